@@ -1,0 +1,183 @@
+"""Load a Hugging Face checkpoint for one pooling task, and resolve what the task needs from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from triton_pooling.tasks import (
+    POOLING_TYPES,
+    PoolingTask,
+    PoolingType,
+    default_pooling,
+    supported_tasks,
+)
+
+from .errors import ModelConfigError, allowed
+from .heads import Activation, classifier_activation
+from .settings import Device, ModelSettings
+
+# sentence-transformers `1_Pooling/config.json` flags → our pooling types.
+_ST_POOLING_FLAGS = {
+    "pooling_mode_cls_token": PoolingType.CLS,
+    "pooling_mode_mean_tokens": PoolingType.MEAN,
+    "pooling_mode_lasttoken": PoolingType.LAST,
+}
+# tokenizer.model_max_length is a huge sentinel when a tokenizer sets no limit.
+_NO_TOKENIZER_LIMIT = 1_000_000
+
+
+@dataclasses.dataclass
+class LoadedCheckpoint:
+    model: Any  # torch.nn.Module in eval mode
+    tokenizer: Any
+    pooling: PoolingType
+    max_tokens: int
+    hidden_size: int
+    num_labels: int
+    vocab_size: int
+    pad_token_id: int
+    activation: Activation
+    accepts_token_type_ids: bool
+    device: Any
+
+
+def read_architectures(checkpoint: Path) -> list[str]:
+    return list(_read_json(checkpoint / "config.json").get("architectures") or [])
+
+
+def sentence_transformers_pooling(checkpoint: Path) -> PoolingType | None:
+    """Pooling named by a sentence-transformers folder (`modules.json` → Pooling module config)."""
+    modules = _read_json(checkpoint / "modules.json", default=[])
+    for module in modules:
+        if module.get("type", "").endswith("Pooling"):
+            flags = _read_json(checkpoint / module.get("path", "") / "config.json")
+            for flag, pooling in _ST_POOLING_FLAGS.items():
+                if flags.get(flag):
+                    return pooling
+    return None
+
+
+def check_task_supported(task: PoolingTask, architectures: list[str], checkpoint: Path) -> None:
+    tasks = supported_tasks(architectures)
+    if task not in tasks:
+        raise ModelConfigError(
+            f"checkpoint {checkpoint} (architectures {architectures}) cannot serve task {task.value!r}; "
+            f"it serves: {allowed(t.value for t in tasks)}"
+        )
+
+
+def resolve_pooling(settings: ModelSettings, architectures: list[str]) -> PoolingType:
+    """Explicit setting > sentence-transformers config > architecture default."""
+    task = settings.task
+    pooling = settings.pooling_type
+    if pooling is None and task is PoolingTask.EMBED:
+        pooling = sentence_transformers_pooling(settings.checkpoint)
+    if pooling is None:
+        pooling = default_pooling(task, architectures)
+    if pooling not in POOLING_TYPES[task]:
+        raise ModelConfigError(f"pooling {pooling.value} is not valid for {task.value}; allowed: {allowed(POOLING_TYPES[task])}")
+    if pooling is PoolingType.STEP and settings.step_tag_id is None:
+        raise ModelConfigError("pooling_type STEP needs parameter 'step_tag_id' (the token id that ends a step)")
+    return pooling
+
+
+def load_checkpoint(settings: ModelSettings) -> LoadedCheckpoint:
+    import inspect
+
+    import torch
+    import transformers
+
+    path = settings.checkpoint
+    architectures = read_architectures(path)
+    check_task_supported(settings.task, architectures, path)
+    pooling = resolve_pooling(settings, architectures)
+    if not settings.allow_unsafe_weights and not any(path.glob("*.safetensors")):
+        raise ModelConfigError(
+            f"checkpoint {path} has no *.safetensors weights; pickled weights load only with "
+            "parameter allow_unsafe_weights = true"
+        )
+    if settings.intra_op_threads:
+        torch.set_num_threads(settings.intra_op_threads)
+    device = _pick_device(settings.device, torch)
+    auto_class = {
+        PoolingTask.EMBED: transformers.AutoModel,
+        PoolingTask.TOKEN_EMBED: transformers.AutoModel,
+        PoolingTask.SEQ_CLASSIFY: transformers.AutoModelForSequenceClassification,
+        PoolingTask.TOKEN_CLASSIFY: transformers.AutoModelForTokenClassification,
+    }[settings.task]
+    model = auto_class.from_pretrained(
+        str(path),
+        dtype=getattr(torch, settings.dtype.value),
+        trust_remote_code=settings.trust_remote_code,
+        use_safetensors=not settings.allow_unsafe_weights,
+    )
+    model.eval().to(device)
+    if pooling in (PoolingType.LAST, PoolingType.CLS, PoolingType.MEAN) and settings.task is PoolingTask.SEQ_CLASSIFY:
+        if not hasattr(model, "score"):
+            raise ModelConfigError(
+                f"pooling {pooling.value} for seq_classify needs a per-token `score` head (decoder classifiers); "
+                f"{architectures} pools inside its own head: use pooling_type NATIVE"
+            )
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), trust_remote_code=settings.trust_remote_code)
+    tokenizer.truncation_side = "left"  # vLLM: truncate_prompt_tokens keeps the last k tokens
+    config = model.config
+    num_labels = int(getattr(config, "num_labels", 0) or 0)
+    if settings.returned_token_ids and max(settings.returned_token_ids) >= num_labels:
+        raise ModelConfigError(
+            f"parameter 'returned_token_ids' is {list(settings.returned_token_ids)}; "
+            f"this checkpoint has labels 0..{num_labels - 1}"
+        )
+    forward_params = inspect.signature(model.forward).parameters
+    return LoadedCheckpoint(
+        model=model,
+        tokenizer=tokenizer,
+        pooling=pooling,
+        max_tokens=_max_tokens(settings, config, tokenizer),
+        hidden_size=int(config.hidden_size),
+        num_labels=num_labels,
+        vocab_size=int(config.vocab_size),
+        pad_token_id=_pad_token_id(tokenizer, config),
+        activation=classifier_activation(getattr(config, "problem_type", None), num_labels),
+        accepts_token_type_ids="token_type_ids" in forward_params,
+        device=device,
+    )
+
+
+def _max_tokens(settings: ModelSettings, config, tokenizer) -> int:
+    if settings.max_tokens is not None:
+        return settings.max_tokens
+    st_config = _read_json(settings.checkpoint / "sentence_bert_config.json")
+    if st_config.get("max_seq_length"):
+        return int(st_config["max_seq_length"])
+    limits = [getattr(config, "max_position_embeddings", None)]
+    if tokenizer.model_max_length and tokenizer.model_max_length < _NO_TOKENIZER_LIMIT:
+        limits.append(tokenizer.model_max_length)
+    limits = [int(v) for v in limits if v]
+    if not limits:
+        raise ModelConfigError("cannot tell the checkpoint's token limit: set parameter 'max_tokens'")
+    return min(limits)
+
+
+def _pad_token_id(tokenizer, config) -> int:
+    for value in (tokenizer.pad_token_id, getattr(config, "pad_token_id", None), tokenizer.eos_token_id):
+        if value is not None:
+            return int(value)
+    return 0  # padded positions are masked out, so any valid id serves
+
+
+def _pick_device(device: Device, torch):
+    if device is Device.CUDA or (device is Device.AUTO and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise ModelConfigError("parameter 'device' is 'cuda' but no CUDA device is visible")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _read_json(path: Path, default=None):
+    if not path.is_file():
+        return {} if default is None else default
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

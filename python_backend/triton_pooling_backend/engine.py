@@ -1,0 +1,87 @@
+"""Run a loaded checkpoint over many texts: length-sorted micro-batches bounded by a token budget,
+then the task head per text."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from triton_pooling.tasks import PoolingTask, PoolingType
+
+from .checkpoint import LoadedCheckpoint
+from .heads import Activation, activate, embed_rows
+from .pooling import pool_sequences, pool_tokens
+from .request_parsing import TextInput
+from .settings import ModelSettings
+from .tokenization import EncodedText
+
+# Rows per forward pass, whatever the token budget allows (bounds activation memory of tiny texts).
+MAX_ROWS_PER_PASS = 256
+
+
+class PoolingEngine:
+    def __init__(self, checkpoint: LoadedCheckpoint, settings: ModelSettings):
+        self.ckpt = checkpoint
+        self.settings = settings
+        self.task = settings.task
+
+    def run(self, encoded: list[EncodedText]) -> list[torch.Tensor]:
+        """Raw per-text rows (pooled states or logits), in input order."""
+        results: list[torch.Tensor | None] = [None] * len(encoded)
+        for chunk in self.micro_batches([len(e) for e in encoded]):
+            for i, rows in zip(chunk, self._forward([encoded[i] for i in chunk])):
+                results[i] = rows
+        return results  # type: ignore[return-value]
+
+    def micro_batches(self, lengths: list[int]) -> list[list[int]]:
+        """Indices sorted longest first, cut so rows x longest row stays within the token budget."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        chunks: list[list[int]] = []
+        for i in order:
+            if chunks and len(chunks[-1]) < MAX_ROWS_PER_PASS and \
+                    (len(chunks[-1]) + 1) * lengths[chunks[-1][0]] <= self.settings.max_batch_tokens:
+                chunks[-1].append(i)
+            else:
+                chunks.append([i])
+        return chunks
+
+    def finish(self, rows: torch.Tensor, item: TextInput) -> np.ndarray:
+        """Apply the task head with the text's own options."""
+        use_activation = self.settings.use_activation if item.use_activation is None else item.use_activation
+        if self.task in (PoolingTask.EMBED, PoolingTask.TOKEN_EMBED):
+            rows = embed_rows(rows.float(), item.dimensions, use_activation)
+        else:
+            rows = activate(rows.float(), self.ckpt.activation if use_activation else Activation.NONE)
+        return rows.cpu().numpy().astype(np.float32, copy=False)
+
+    @torch.inference_mode()
+    def _forward(self, batch: list[EncodedText]) -> list[torch.Tensor]:
+        ckpt = self.ckpt
+        width = max(len(e) for e in batch)
+        ids = torch.full((len(batch), width), ckpt.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        types = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, e in enumerate(batch):
+            ids[row, : len(e)] = torch.tensor(e.input_ids)
+            mask[row, : len(e)] = 1
+            if e.token_type_ids is not None:
+                types[row, : len(e)] = torch.tensor(e.token_type_ids)
+        inputs = {"input_ids": ids.to(ckpt.device), "attention_mask": mask.to(ckpt.device)}
+        if ckpt.accepts_token_type_ids:
+            inputs["token_type_ids"] = types.to(ckpt.device)
+        mask = inputs["attention_mask"]
+        pooling = ckpt.pooling
+        if self.task is PoolingTask.EMBED:
+            return list(pool_sequences(ckpt.model(**inputs).last_hidden_state, mask, pooling))
+        if self.task is PoolingTask.TOKEN_EMBED:
+            return pool_tokens(ckpt.model(**inputs).last_hidden_state, mask, inputs["input_ids"], pooling, None)
+        if self.task is PoolingTask.SEQ_CLASSIFY:
+            if pooling is PoolingType.NATIVE:
+                return list(ckpt.model(**inputs).logits)
+            hidden = ckpt.model.base_model(**inputs).last_hidden_state
+            return list(ckpt.model.score(pool_sequences(hidden, mask, pooling)))
+        logits = ckpt.model(**inputs).logits
+        rows = pool_tokens(logits, mask, inputs["input_ids"], pooling, self.settings.step_tag_id)
+        if self.settings.returned_token_ids:
+            rows = [r[:, list(self.settings.returned_token_ids)] for r in rows]
+        return rows

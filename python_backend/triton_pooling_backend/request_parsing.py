@@ -1,0 +1,149 @@
+"""Turn one request's input tensors into validated per-text work orders.
+
+Pure numpy: no Triton, no torch, so it can be unit- and property-tested without a server.
+Every error names the tensor, the row, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import numpy as np
+
+from triton_pooling.tasks import EMBEDDING_TASKS, OPTION_UNSET, PoolingTask, Tensor
+
+from .errors import InvalidInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class InputLimits:
+    """What a request may ask of this model."""
+
+    task: PoolingTask
+    max_tokens: int
+    hidden_size: int
+    vocab_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TextInput:
+    """One text of a request, validated; exactly one of `text` / `input_ids` is set."""
+
+    text: str | None = None
+    text_pair: str | None = None
+    input_ids: tuple[int, ...] | None = None
+    truncate: int | None = None  # keep the last k tokens
+    dimensions: int | None = None
+    use_activation: bool | None = None  # None: the model's default
+
+
+def parse_request(tensors: Mapping[str, np.ndarray | None], limits: InputLimits) -> list[TextInput]:
+    text = tensors.get(Tensor.TEXT)
+    ids = tensors.get(Tensor.INPUT_IDS)
+    if text is not None and ids is not None:
+        raise InvalidInputError("give either TEXT or INPUT_IDS in a request, not both")
+    if text is None and ids is None:
+        raise InvalidInputError("TEXT is required (or INPUT_IDS for pre-tokenized input)")
+    if text is not None:
+        texts = [_decode(v, Tensor.TEXT, i) for i, v in enumerate(_rows(text, Tensor.TEXT))]
+        batch = len(texts)
+        id_rows = [None] * batch
+    else:
+        id_rows = _parse_ids(ids, limits.vocab_size)
+        batch = len(id_rows)
+        texts = [None] * batch
+    if batch == 0:
+        raise InvalidInputError("the request carries no texts (batch size 0)")
+    pair = tensors.get(Tensor.TEXT_PAIR)
+    if pair is not None and ids is not None:
+        raise InvalidInputError("TEXT_PAIR needs TEXT; pre-tokenized INPUT_IDS already hold the pair")
+    pairs = [None] * batch if pair is None else [
+        _decode(v, Tensor.TEXT_PAIR, i) for i, v in enumerate(_rows(pair, Tensor.TEXT_PAIR, batch))
+    ]
+    truncate = _options(tensors, Tensor.TRUNCATE_PROMPT_TOKENS, batch, 1, limits.max_tokens,
+                        f"between 1 and {limits.max_tokens} (this model's token limit), or -1 for none")
+    dims = _options(tensors, Tensor.DIMENSIONS, batch, 1, limits.hidden_size,
+                    f"between 1 and {limits.hidden_size} for this model, or -1 for the full size")
+    if limits.task not in EMBEDDING_TASKS and any(d is not None for d in dims):
+        given = next(d for d in dims if d is not None)
+        raise InvalidInputError(
+            f"DIMENSIONS applies to embed and token_embed models only; this model serves "
+            f"{limits.task.value!r}; got {given} (send -1 or leave it out)"
+        )
+    if len({d for d in dims}) > 1:
+        raise InvalidInputError(f"DIMENSIONS must be the same for every text of one request; got {sorted(set(map(str, dims)))}")
+    activation = _bools(tensors.get(Tensor.USE_ACTIVATION), batch)
+    return [
+        TextInput(texts[i], pairs[i], id_rows[i], truncate[i], dims[i], activation[i]) for i in range(batch)
+    ]
+
+
+def _rows(array: np.ndarray, name: str, batch: int | None = None) -> list:
+    array = np.asarray(array)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise InvalidInputError(f"{name} must have shape [batch, 1]; got {list(array.shape)}")
+    if batch is not None and array.shape[0] != batch:
+        raise InvalidInputError(f"{name} has {array.shape[0]} rows; the request has {batch} texts")
+    return list(array)
+
+
+def _decode(value, name: str, row: int) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (bytes, bytearray, np.bytes_)):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidInputError(f"{name}[{row}] is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    else:
+        raise InvalidInputError(f"{name}[{row}] must be a UTF-8 string; got {type(value).__name__}")
+    if not text:
+        raise InvalidInputError(f"{name}[{row}] is empty; give at least one character")
+    return text
+
+
+def _parse_ids(ids: np.ndarray, vocab_size: int) -> list[tuple[int, ...]]:
+    ids = np.asarray(ids)
+    if ids.ndim == 1:
+        ids = ids[None, :]
+    if ids.ndim != 2:
+        raise InvalidInputError(f"INPUT_IDS must have shape [batch, tokens]; got {list(ids.shape)}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise InvalidInputError(f"INPUT_IDS must be integers; got {ids.dtype}")
+    if ids.shape[1] == 0:
+        raise InvalidInputError("INPUT_IDS rows are empty; give at least one token id")
+    bad = np.argwhere((ids < 0) | (ids >= vocab_size))
+    if len(bad):
+        row, col = (int(v) for v in bad[0])
+        raise InvalidInputError(
+            f"INPUT_IDS[{row}][{col}] is {int(ids[row, col])}; token ids must be between 0 and "
+            f"{vocab_size - 1} (this model's vocabulary)"
+        )
+    return [tuple(int(v) for v in row) for row in ids]
+
+
+def _options(tensors, name: str, batch: int, low: int, high: int, allowed: str) -> list[int | None]:
+    array = tensors.get(name)
+    if array is None:
+        return [None] * batch
+    values = []
+    for row, value in enumerate(_rows(array, name, batch)):
+        if not isinstance(value, (int, np.integer)):
+            raise InvalidInputError(f"{name}[{row}] must be an integer; got {type(value).__name__}")
+        value = int(value)
+        if value == OPTION_UNSET:
+            values.append(None)
+        elif low <= value <= high:
+            values.append(value)
+        else:
+            raise InvalidInputError(f"{name} must be {allowed}; got {value}")
+    return values
+
+
+def _bools(array, batch: int) -> list[bool | None]:
+    if array is None:
+        return [None] * batch
+    return [bool(v) for v in _rows(array, Tensor.USE_ACTIVATION, batch)]

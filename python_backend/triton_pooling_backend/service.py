@@ -1,0 +1,98 @@
+"""The pooling service: a batch of Triton requests in, one result or one error per request out.
+
+Knows nothing of Triton's Python API (see `triton_model`), so tests can drive it directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import numpy as np
+
+from triton_pooling.tasks import OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, Tensor
+
+from .checkpoint import LoadedCheckpoint, load_checkpoint
+from .engine import PoolingEngine
+from .errors import InvalidInputError, PoolingError
+from .request_parsing import InputLimits, TextInput, parse_request
+from .settings import ModelSettings
+from .tokenization import TextTokenizer
+
+RequestTensors = Mapping[str, "np.ndarray | None"]
+Outputs = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class _Pending:
+    """One request's texts on their way through the batch."""
+
+    inputs: list[TextInput]
+    first: int  # index of its first text in the flattened batch
+
+
+class PoolingService:
+    def __init__(self, settings: ModelSettings, checkpoint: LoadedCheckpoint):
+        self.settings = settings
+        self.checkpoint = checkpoint
+        self.engine = PoolingEngine(checkpoint, settings)
+        self.tokenizer = TextTokenizer(checkpoint.tokenizer, checkpoint.accepts_token_type_ids)
+        self.limits = InputLimits(settings.task, checkpoint.max_tokens, checkpoint.hidden_size, checkpoint.vocab_size)
+        self.output_name = OUTPUT_TENSOR[settings.task]
+
+    @classmethod
+    def load(cls, settings: ModelSettings) -> "PoolingService":
+        return cls(settings, load_checkpoint(settings))
+
+    def handle(self, requests: list[RequestTensors]) -> list[Outputs | PoolingError]:
+        """Answer every request: a bad one gets its own error, its batch-mates their results."""
+        answers: list[Outputs | PoolingError | None] = [None] * len(requests)
+        pending: dict[int, _Pending] = {}
+        flat: list[TextInput] = []
+        for r, tensors in enumerate(requests):
+            try:
+                inputs = parse_request(tensors, self.limits)
+            except PoolingError as e:
+                answers[r] = e
+                continue
+            pending[r] = _Pending(inputs, len(flat))
+            flat.extend(inputs)
+        encoded = self.tokenizer.encode(flat) if flat else []
+        for r, p in list(pending.items()):
+            try:
+                self._check_lengths(p, encoded)
+            except PoolingError as e:
+                answers[r] = e
+                del pending[r]
+        keep = [i for p in pending.values() for i in range(p.first, p.first + len(p.inputs))]
+        raw = dict(zip(keep, self.engine.run([encoded[i] for i in keep]))) if keep else {}
+        for r, p in pending.items():
+            idx = range(p.first, p.first + len(p.inputs))
+            results = [self.engine.finish(raw[i], flat[i]) for i in idx]
+            answers[r] = self._outputs(results, [len(encoded[i]) for i in idx])
+        return answers  # type: ignore[return-value]
+
+    def _check_lengths(self, p: _Pending, encoded) -> None:
+        limit = self.checkpoint.max_tokens
+        for row, item in enumerate(p.inputs):
+            n = len(encoded[p.first + row])
+            if n > limit:
+                name = Tensor.TEXT if item.input_ids is None else Tensor.INPUT_IDS
+                raise InvalidInputError(
+                    f"{name}[{row}] has {n} tokens; this model takes at most {limit}: shorten it or send "
+                    f"TRUNCATE_PROMPT_TOKENS between 1 and {limit} to keep the last tokens"
+                )
+            if n == 0:
+                raise InvalidInputError(f"{Tensor.TEXT}[{row}] tokenizes to no tokens")
+
+    def _outputs(self, results: list[np.ndarray], token_counts: list[int]) -> Outputs:
+        if self.settings.task in TOKEN_LEVEL_TASKS:
+            rows = max(r.shape[0] for r in results)
+            stacked = np.zeros((len(results), rows, results[0].shape[-1]), dtype=np.float32)
+            for i, r in enumerate(results):
+                stacked[i, : r.shape[0]] = r
+            counts = [r.shape[0] for r in results]
+        else:
+            stacked = np.stack(results).astype(np.float32, copy=False)
+            counts = token_counts
+        return {self.output_name: stacked, Tensor.NUM_TOKENS: np.asarray(counts, dtype=np.int32).reshape(-1, 1)}

@@ -1,0 +1,65 @@
+"""The Triton Python-backend adapter: `model_repository/<name>/1/model.py` subclasses
+`TritonPoolingModel` and sets `task`; the config must name that same task."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from triton_pooling.tasks import TASK_PARAMETER, Tensor, parse_task
+
+from .errors import ErrorKind, ModelConfigError, PoolingError
+from .settings import ModelSettings
+
+_INPUTS = (
+    Tensor.TEXT, Tensor.INPUT_IDS, Tensor.TEXT_PAIR, Tensor.TRUNCATE_PROMPT_TOKENS,
+    Tensor.DIMENSIONS, Tensor.USE_ACTIVATION,
+)
+
+
+class TritonPoolingModel:
+    task: str = ""  # set by each model.py
+
+    def initialize(self, args: dict) -> None:
+        import triton_python_backend_utils as pb_utils
+
+        from .service import PoolingService
+
+        self._pb = pb_utils
+        config = json.loads(args["model_config"])
+        model_dir = Path(args["model_repository"])
+        settings = ModelSettings.from_model_config(config, model_dir)
+        served = parse_task(self.task)
+        if settings.task is not served:
+            raise ModelConfigError(
+                f"model {args['model_name']!r} serves task {served.value!r} (its model.py), but its config.pbtxt "
+                f"parameter '{TASK_PARAMETER}' names {settings.task.value!r}: one model serves one task; "
+                f"set it to {served.value!r} or use the {settings.task.value} model.py"
+            )
+        self.service = PoolingService.load(settings)
+
+    def execute(self, requests):
+        pb = self._pb
+        tensors = [{name: _numpy(pb.get_input_tensor_by_name(r, name)) for name in _INPUTS} for r in requests]
+        try:
+            answers = self.service.handle(tensors)
+        except Exception as e:  # an engine failure: every request of this batch hears of it
+            answers = [PoolingError(f"internal error: {type(e).__name__}: {e}")] * len(requests)
+        responses = []
+        for answer in answers:
+            if isinstance(answer, PoolingError):
+                code = getattr(pb.TritonError, answer.kind.value, pb.TritonError.INTERNAL)
+                responses.append(pb.InferenceResponse(output_tensors=[], error=pb.TritonError(str(answer), code)))
+            else:
+                responses.append(pb.InferenceResponse([pb.Tensor(k, v) for k, v in answer.items()]))
+        return responses
+
+    def finalize(self) -> None:
+        self.service = None
+
+
+def _numpy(tensor):
+    return None if tensor is None else tensor.as_numpy()
+
+
+__all__ = ["TritonPoolingModel", "ErrorKind"]
