@@ -1,0 +1,75 @@
+"""Render a per-task model's `config.pbtxt` and `model.py`: the one place the contract's tensors
+are written down for Triton (the default repository and `triton-pooling build` both use it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+from .tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
+
+DEFAULT_MAX_BATCH_SIZE = 64
+DEFAULT_QUEUE_DELAY_US = 2000
+
+# (name, Triton type, dims, extra fields) — every model declares every input (see DESIGN.md).
+INPUTS = (
+    (Tensor.TEXT, "TYPE_STRING", "1", ""),
+    (Tensor.INPUT_IDS, "TYPE_INT64", "-1", " allow_ragged_batch: true"),
+    (Tensor.TEXT_PAIR, "TYPE_STRING", "1", ""),
+    (Tensor.TRUNCATE_PROMPT_TOKENS, "TYPE_INT32", "1", ""),
+    (Tensor.DIMENSIONS, "TYPE_INT32", "1", ""),
+    (Tensor.USE_ACTIVATION, "TYPE_BOOL", "1", ""),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    task: PoolingTask
+    checkpoint: str  # a directory (absolute or relative to the model folder) or package:<module>
+    parameters: Mapping[str, str] = dataclasses.field(default_factory=dict)  # more config parameters
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
+    instance_count: int = 1
+    response_cache: bool = False
+
+
+def render_config(spec: ModelSpec) -> str:
+    output = OUTPUT_TENSOR[spec.task]
+    out_dims = "-1, -1" if spec.task in TOKEN_LEVEL_TASKS else "-1"
+    inputs = ",\n".join(
+        f'  {{ name: "{n}" data_type: {t} dims: [ {d} ] optional: true{x} }}' for n, t, d, x in INPUTS
+    )
+    params = {TASK_PARAMETER: spec.task.value, "checkpoint": spec.checkpoint, **spec.parameters}
+    lines = [
+        f"# triton-pooling model: serves exactly one pooling task ({TASK_PARAMETER} below).",
+        f'name: "{spec.name}"',
+        'backend: "python"',
+        f"max_batch_size: {spec.max_batch_size}",
+        f"dynamic_batching {{\n  max_queue_delay_microseconds: {spec.queue_delay_us}\n}}",
+        f"instance_group [ {{ count: {spec.instance_count} kind: KIND_CPU }} ]",
+        "",
+        f"input [\n{inputs}\n]",
+        "output [",
+        f'  {{ name: "{output}" data_type: TYPE_FP32 dims: [ {out_dims} ] }},',
+        f'  {{ name: "{Tensor.NUM_TOKENS}" data_type: TYPE_INT32 dims: [ 1 ] }}',
+        "]",
+        "",
+        *(f'parameters {{ key: "{k}" value {{ string_value: "{_escape(str(v))}" }} }}' for k, v in params.items()),
+    ]
+    if spec.response_cache:
+        lines.append("response_cache { enable: true }")
+    return "\n".join(lines) + "\n"
+
+
+def render_model_py(task: PoolingTask) -> str:
+    return (
+        f'"""Triton model serving the {task.value!r} pooling task; all logic lives in triton_pooling_backend."""\n\n'
+        "from triton_pooling_backend.triton_model import TritonPoolingModel\n\n\n"
+        "class TritonPythonModel(TritonPoolingModel):\n"
+        f'    task = "{task.value}"\n'
+    )
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')

@@ -1,0 +1,49 @@
+"""Start a real tritonserver for tests: free loopback ports, readiness polled, fail fast with its log."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from pathlib import Path
+from typing import Iterator
+
+from triton_pooling.model_config import ModelSpec, render_config, render_model_py
+from triton_pooling.server import ServerOptions, TritonProcess
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def write_model(repository: Path, spec: ModelSpec) -> Path:
+    """Write one per-task model folder (config.pbtxt + 1/model.py) into a repository."""
+    folder = Path(repository) / spec.name
+    (folder / "1").mkdir(parents=True, exist_ok=True)
+    (folder / "config.pbtxt").write_text(render_config(spec))
+    (folder / "1" / "model.py").write_text(render_model_py(spec.task))
+    return folder
+
+
+@contextlib.contextmanager
+def running_triton(repository: Path, log_path: Path, timeout: float = 600.0, **options) -> Iterator[TritonProcess]:
+    """A real tritonserver on `repository`; `.options.http_url` / `.options.grpc_url` to talk to it."""
+    http, grpc, metrics = free_ports(3)
+    server = TritonProcess(
+        ServerOptions(Path(repository), http_port=http, grpc_port=grpc, metrics_port=metrics, **options),
+        log_path=log_path,
+    )
+    server.start()
+    try:
+        server.wait_ready(timeout)
+        yield server
+    finally:
+        server.stop()
