@@ -10,6 +10,10 @@ from .tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask
 
 DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_QUEUE_DELAY_US = 2000
+# Overload is refused early (Triton answers UNAVAILABLE, like TEI's 429) instead of queueing
+# without bound: at most this many requests wait, and none waits longer than the timeout.
+DEFAULT_MAX_QUEUE_SIZE = 256
+DEFAULT_QUEUE_TIMEOUT_US = 30_000_000
 
 # (name, Triton type, dims, extra fields) — every model declares every input (see DESIGN.md).
 INPUTS = (
@@ -32,6 +36,8 @@ class ModelSpec:
     queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
     instance_count: int = 1
     response_cache: bool = False
+    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE  # 0: unbounded
+    queue_timeout_us: int = DEFAULT_QUEUE_TIMEOUT_US  # 0: none; a request's own timeout may override it
 
 
 def render_config(spec: ModelSpec) -> str:
@@ -46,7 +52,7 @@ def render_config(spec: ModelSpec) -> str:
         f'name: "{spec.name}"',
         'backend: "python"',
         f"max_batch_size: {spec.max_batch_size}",
-        f"dynamic_batching {{\n  max_queue_delay_microseconds: {spec.queue_delay_us}\n}}",
+        f"dynamic_batching {{\n  max_queue_delay_microseconds: {spec.queue_delay_us}\n{_queue_policy(spec)}}}",
         f"instance_group [ {{ count: {spec.instance_count} kind: KIND_CPU }} ]",
         "",
         f"input [\n{inputs}\n]",
@@ -60,6 +66,12 @@ def render_config(spec: ModelSpec) -> str:
     if spec.response_cache:
         lines.append("response_cache { enable: true }")
     return "\n".join(lines) + "\n"
+
+
+def _queue_policy(spec: ModelSpec) -> str:
+    fields = ["timeout_action: REJECT", f"default_timeout_microseconds: {spec.queue_timeout_us}",
+              "allow_timeout_override: true", f"max_queue_size: {spec.max_queue_size}"]
+    return "  default_queue_policy {\n" + "".join(f"    {f}\n" for f in fields) + "  }\n"
 
 
 def render_model_py(task: PoolingTask) -> str:

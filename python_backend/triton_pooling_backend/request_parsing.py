@@ -14,6 +14,7 @@ import numpy as np
 from triton_pooling.tasks import EMBEDDING_TASKS, OPTION_UNSET, PoolingTask, Tensor
 
 from .errors import InvalidInputError
+from .limits import RequestLimits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +25,7 @@ class InputLimits:
     max_tokens: int
     hidden_size: int
     vocab_size: int
+    request: RequestLimits = RequestLimits()  # bytes per text, texts per request
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +48,14 @@ def parse_request(tensors: Mapping[str, np.ndarray | None], limits: InputLimits)
     if text is None and ids is None:
         raise InvalidInputError("TEXT is required (or INPUT_IDS for pre-tokenized input)")
     if text is not None:
-        texts = [_decode(v, Tensor.TEXT, i) for i, v in enumerate(_rows(text, Tensor.TEXT))]
+        rows = _rows(text, Tensor.TEXT)
+        limits.request.check_count(len(rows), Tensor.TEXT)
+        limits.request.check_bytes(rows, Tensor.TEXT)
+        texts = [_decode(v, Tensor.TEXT, i) for i, v in enumerate(rows)]
         batch = len(texts)
         id_rows = [None] * batch
     else:
+        limits.request.check_count(len(np.atleast_2d(ids)), Tensor.INPUT_IDS)
         id_rows = _parse_ids(ids, limits.vocab_size)
         batch = len(id_rows)
         texts = [None] * batch
@@ -58,9 +64,9 @@ def parse_request(tensors: Mapping[str, np.ndarray | None], limits: InputLimits)
     pair = tensors.get(Tensor.TEXT_PAIR)
     if pair is not None and ids is not None:
         raise InvalidInputError("TEXT_PAIR needs TEXT; pre-tokenized INPUT_IDS already hold the pair")
-    pairs = [None] * batch if pair is None else [
-        _decode(v, Tensor.TEXT_PAIR, i) for i, v in enumerate(_rows(pair, Tensor.TEXT_PAIR, batch))
-    ]
+    pair_rows = [None] * batch if pair is None else _rows(pair, Tensor.TEXT_PAIR, batch)
+    limits.request.check_bytes(pair_rows, Tensor.TEXT_PAIR)
+    pairs = [None] * batch if pair is None else [_decode(v, Tensor.TEXT_PAIR, i) for i, v in enumerate(pair_rows)]
     truncate = _options(tensors, Tensor.TRUNCATE_PROMPT_TOKENS, batch, 1, limits.max_tokens,
                         f"between 1 and {limits.max_tokens} (this model's token limit), or -1 for none")
     dims = _options(tensors, Tensor.DIMENSIONS, batch, 1, limits.hidden_size,

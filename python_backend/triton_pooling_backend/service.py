@@ -15,6 +15,7 @@ from triton_pooling.tasks import OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, Tensor
 from .checkpoint import LoadedCheckpoint, load_checkpoint
 from .engine import PoolingEngine
 from .errors import InvalidInputError, PoolingError
+from .limits import RequestLimits
 from .request_parsing import InputLimits, TextInput, parse_request
 from .settings import ModelSettings
 from .tokenization import TextTokenizer
@@ -37,7 +38,10 @@ class PoolingService:
         self.checkpoint = checkpoint
         self.engine = PoolingEngine(checkpoint, settings)
         self.tokenizer = TextTokenizer(checkpoint.tokenizer, checkpoint.accepts_token_type_ids)
-        self.limits = InputLimits(settings.task, checkpoint.max_tokens, checkpoint.hidden_size, checkpoint.vocab_size)
+        request_limits = RequestLimits.resolve(settings.max_text_bytes, settings.max_texts_per_request,
+                                               settings.max_batch_size)
+        self.limits = InputLimits(settings.task, checkpoint.max_tokens, checkpoint.hidden_size, checkpoint.vocab_size,
+                                  request_limits)
         self.output_name = OUTPUT_TENSOR[settings.task]
 
     @classmethod

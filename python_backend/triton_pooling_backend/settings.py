@@ -18,6 +18,13 @@ class DType(str, enum.Enum):
     FLOAT16 = "float16"
 
 
+class Runtime(str, enum.Enum):
+    """What computes the encoder's hidden states (see runtimes.py); unset: onnx where it matches torch."""
+
+    TORCH = "torch"
+    ONNX = "onnx"
+
+
 class Device(str, enum.Enum):
     AUTO = "auto"
     CPU = "cpu"
@@ -32,7 +39,7 @@ PACKAGE_PREFIX = "package:"
 KNOWN_PARAMETERS = (
     TASK_PARAMETER, "checkpoint", "pooling_type", "use_activation", "max_tokens", "dtype", "device",
     "trust_remote_code", "allow_unsafe_weights", "step_tag_id", "returned_token_ids",
-    "max_batch_tokens", "intra_op_threads",
+    "max_batch_tokens", "intra_op_threads", "runtime", "max_text_bytes", "max_texts_per_request",
 )
 
 
@@ -52,6 +59,9 @@ class ModelSettings:
     max_batch_tokens: int
     intra_op_threads: int  # 0: torch's default
     max_batch_size: int
+    runtime: Runtime | None = None  # None: onnx for embed/token_embed when it matches torch, else torch
+    max_text_bytes: int | None = None  # None: limits.DEFAULT_MAX_TEXT_BYTES
+    max_texts_per_request: int | None = None  # None: max_batch_size
 
     @classmethod
     def from_model_config(cls, config: Mapping[str, Any], model_dir: Path) -> "ModelSettings":
@@ -88,6 +98,9 @@ class ModelSettings:
             max_batch_tokens=_parse_int(raw, "max_batch_tokens", DEFAULT_MAX_BATCH_TOKENS, minimum=1),
             intra_op_threads=_parse_int(raw, "intra_op_threads", 0, minimum=0),
             max_batch_size=int(config.get("max_batch_size", 0)),
+            runtime=_parse_enum(raw, "runtime", Runtime, None),
+            max_text_bytes=_parse_int(raw, "max_text_bytes", None, minimum=1),
+            max_texts_per_request=_parse_int(raw, "max_texts_per_request", None, minimum=1),
         )
 
 
