@@ -14,9 +14,10 @@ from pathlib import Path
 # Step separator of the PRM-shaped checkpoints (Qwen2.5-Math-PRM marks steps with it too).
 STEP_TAG = "<extra_0>"
 
-_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+# initializer_range 0.2 (not HF's 0.02) so untrained heads give scores that differ visibly between texts.
+_BERT = dict(initializer_range=0.2, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
              max_position_embeddings=128)
-_QWEN2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+_QWEN2 = dict(initializer_range=0.2, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
               intermediate_size=64, max_position_embeddings=512)
 
 # kind → (transformers class name, config class name, config overrides)
