@@ -12,6 +12,7 @@ from .checkpoint import LoadedCheckpoint
 from .heads import Activation, activate, embed_rows
 from .pooling import pool_sequences, pool_tokens
 from .request_parsing import TextInput
+from .runtimes import build_encoder
 from .settings import ModelSettings
 from .tokenization import EncodedText
 
@@ -24,6 +25,8 @@ class PoolingEngine:
         self.ckpt = checkpoint
         self.settings = settings
         self.task = settings.task
+        # embed/token_embed hidden states: ONNX Runtime when it matches torch (runtimes.py)
+        self.runtime, self.encoder = build_encoder(checkpoint, settings)
 
     def run(self, encoded: list[EncodedText]) -> list[torch.Tensor]:
         """Raw per-text rows (pooled states or logits), in input order."""
@@ -72,9 +75,9 @@ class PoolingEngine:
         mask = inputs["attention_mask"]
         pooling = ckpt.pooling
         if self.task is PoolingTask.EMBED:
-            return list(pool_sequences(ckpt.model(**inputs).last_hidden_state, mask, pooling))
+            return list(pool_sequences(self.encoder(inputs), mask, pooling))
         if self.task is PoolingTask.TOKEN_EMBED:
-            return pool_tokens(ckpt.model(**inputs).last_hidden_state, mask, inputs["input_ids"], pooling, None)
+            return pool_tokens(self.encoder(inputs), mask, inputs["input_ids"], pooling, None)
         if self.task is PoolingTask.SEQ_CLASSIFY:
             if pooling is PoolingType.NATIVE:
                 return list(ckpt.model(**inputs).logits)
