@@ -27,6 +27,12 @@ KINDS = {
     "bert-embed": ("BertModel", "BertConfig", dict(_BERT)),
     "qwen2-seq-reward": ("Qwen2ForSequenceClassification", "Qwen2Config", dict(_QWEN2, num_labels=1)),
     "qwen2-prm": ("Qwen2ForTokenClassification", "Qwen2Config", dict(_QWEN2, num_labels=2)),
+    # RoBERTa positions start after pad_token_id, hence the extra positions; type_vocab_size 2 for text pairs.
+    "roberta-seq-2": ("RobertaForSequenceClassification", "RobertaConfig",
+                      dict(_BERT, num_labels=2, max_position_embeddings=130, type_vocab_size=2)),
+    "distilbert-embed": ("DistilBertModel", "DistilBertConfig",
+                         dict(initializer_range=0.2, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
+                              max_position_embeddings=128)),
 }
 
 

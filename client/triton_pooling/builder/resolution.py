@@ -1,0 +1,192 @@
+"""Decide what model a build makes: task, pooling and config parameters, with the precedence
+explicit flag > sentence-transformers config > architecture default (as vLLM)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from ..model_config import DEFAULT_MAX_BATCH_SIZE, ModelSpec
+from ..tasks import (
+    EMBEDDING_TASKS,
+    POOLING_TYPES,
+    PoolingTask,
+    PoolingType,
+    default_pooling,
+    default_task,
+    parse_task,
+    supported_tasks,
+)
+from .errors import BuildError, listing
+from .inspection import CheckpointInfo
+
+# The backend's dtype parameter values (triton_pooling_backend.settings.DType).
+DTYPES = ("float32", "bfloat16", "float16")
+# torch / onnx: the Python backend computes the encoder (the `runtime` parameter; onnx is its in-process
+# ONNX Runtime path, embed/token_embed only). tensorrt: an ensemble around a TensorRT engine.
+RUNTIMES = ("torch", "onnx", "tensorrt")
+BACKEND_ONNX_TASKS = EMBEDDING_TASKS
+# Folder name a copied checkpoint gets inside the model folder (config refers to it relatively).
+CHECKPOINT_FOLDER = "checkpoint"
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildRequest:
+    checkpoint: Path
+    task: str | None = None
+    name: str | None = None
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    pooling_type: str | None = None
+    use_activation: bool | None = None
+    max_tokens: int | None = None
+    dtype: str | None = None
+    runtime: str | None = None
+    step_tag_id: int | None = None
+    returned_token_ids: tuple[int, ...] | None = None
+    copy_checkpoint: bool = False
+    allow_unsafe_weights: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedModel:
+    spec: ModelSpec
+    pooling: PoolingType
+    runtime: str
+    decisions: tuple[str, ...]  # one line per choice and where it came from, printed by the CLI
+
+
+def resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
+    decisions: list[str] = []
+    task = _resolve_task(request, info, decisions)
+    pooling = _resolve_pooling(request, info, task, decisions)
+    # Always written: the config then says what it serves without re-reading the checkpoint's files.
+    params: dict[str, str] = {"pooling_type": pooling.value}
+    _step_options(request, info, task, pooling, params)
+    _activation(request, info, task, params, decisions)
+    _max_tokens(request, info, params, decisions)
+    runtime = _runtime(request, task)
+    if request.runtime in ("torch", "onnx"):
+        params["runtime"] = request.runtime
+    if request.dtype is not None:
+        if request.dtype not in DTYPES:
+            raise BuildError(f"--dtype is {request.dtype!r}; allowed: {listing(DTYPES)}")
+        params["dtype"] = request.dtype
+    if not info.has_safetensors:
+        if not request.allow_unsafe_weights:
+            raise BuildError(f"checkpoint {info.path} has no *.safetensors weights; pickled weights are served "
+                             "only with --allow-unsafe-weights")
+        params["allow_unsafe_weights"] = "true"
+    if request.max_batch_size < 1:
+        raise BuildError(f"--max-batch-size is {request.max_batch_size}; expected an integer >= 1")
+    name = request.name or task.value
+    _check_name(name)
+    checkpoint = CHECKPOINT_FOLDER if request.copy_checkpoint else str(info.path)
+    spec = ModelSpec(name, task, checkpoint, params, max_batch_size=request.max_batch_size)
+    return ResolvedModel(spec, pooling, runtime, tuple(decisions))
+
+
+def _resolve_task(request: BuildRequest, info: CheckpointInfo, decisions: list[str]) -> PoolingTask:
+    can_serve = supported_tasks(info.architectures)
+    archs = list(info.architectures) or "none listed"
+    if request.task is None:
+        task = default_task(info.architectures)
+        decisions.append(f"task {task.value}: default for architectures {archs}")
+        return task
+    try:
+        task = parse_task(request.task)
+    except ValueError as e:
+        raise BuildError(f"--task: {e}") from e
+    if task not in can_serve:
+        raise BuildError(f"--task is {request.task!r}, but checkpoint {info.path} (architectures {archs}) cannot "
+                         f"serve it; supported tasks: {listing(t.value for t in can_serve)}")
+    decisions.append(f"task {task.value}: --task {request.task}")
+    return task
+
+
+def _resolve_pooling(request: BuildRequest, info: CheckpointInfo, task: PoolingTask,
+                     decisions: list[str]) -> PoolingType:
+    allowed = POOLING_TYPES[task]
+    if request.pooling_type is not None:
+        pooling = _parse_pooling(request.pooling_type)
+        if pooling not in allowed:
+            raise BuildError(f"--pooling-type is {request.pooling_type!r}; task {task.value!r} allows "
+                             f"{listing(p.value for p in allowed)}")
+        decisions.append(f"pooling {pooling.value}: --pooling-type")
+        return pooling
+    if task is PoolingTask.TOKEN_CLASSIFY and request.step_tag_id is not None:
+        decisions.append("pooling STEP: --step-tag-id given")
+        return PoolingType.STEP
+    st = info.sentence_transformers
+    if task is PoolingTask.EMBED and st is not None and st.pooling_mode != "none":
+        if st.pooling is None:
+            raise BuildError(f"the sentence-transformers Pooling module of {info.path} uses {st.pooling_mode!r}, "
+                             f"which is not served; pass --pooling-type with one of {listing(p.value for p in allowed)}")
+        decisions.append(f"pooling {st.pooling.value}: sentence-transformers Pooling module ({st.pooling_mode})")
+        return st.pooling
+    pooling = default_pooling(task, info.architectures)
+    decisions.append(f"pooling {pooling.value}: default for {task.value} and architectures "
+                     f"{list(info.architectures) or 'none listed'}")
+    return pooling
+
+
+def _parse_pooling(value: str) -> PoolingType:
+    try:
+        return PoolingType(value.strip().upper())
+    except ValueError:
+        raise BuildError(f"--pooling-type is {value!r}; allowed: {listing(p.value for p in PoolingType)}") from None
+
+
+def _step_options(request, info, task, pooling, params) -> None:
+    if pooling is PoolingType.STEP:
+        if request.step_tag_id is None:
+            raise BuildError("--pooling-type STEP needs --step-tag-id (the token id that ends a step)")
+        params["step_tag_id"] = str(request.step_tag_id)
+    elif request.step_tag_id is not None:
+        raise BuildError(f"--step-tag-id applies to token_classify with STEP pooling; this build is "
+                         f"{task.value} with {pooling.value} pooling")
+    if request.returned_token_ids is None:
+        return
+    if pooling is not PoolingType.STEP:
+        raise BuildError("--returned-token-ids applies to STEP pooling only (give --step-tag-id)")
+    labels = info.num_labels
+    bad = [i for i in request.returned_token_ids if i < 0 or (labels is not None and i >= labels)]
+    if bad or not request.returned_token_ids:
+        raise BuildError(f"--returned-token-ids is {list(request.returned_token_ids)}; this checkpoint has labels "
+                         f"0..{(labels or 1) - 1}")
+    params["returned_token_ids"] = ",".join(str(i) for i in request.returned_token_ids)
+
+
+def _activation(request, info, task, params, decisions) -> None:
+    if request.use_activation is not None:
+        params["use_activation"] = str(request.use_activation).lower()
+        decisions.append(f"use_activation {params['use_activation']}: --use-activation")
+    elif task is PoolingTask.EMBED and info.sentence_transformers is not None:
+        # vLLM normalizes a sentence-transformers embedder only when its folder has a Normalize module.
+        params["use_activation"] = str(info.sentence_transformers.normalize).lower()
+        decisions.append(f"use_activation {params['use_activation']}: sentence-transformers Normalize module "
+                         f"{'present' if info.sentence_transformers.normalize else 'absent'}")
+
+
+def _max_tokens(request, info, params, decisions) -> None:
+    if request.max_tokens is not None:
+        if request.max_tokens < 1:
+            raise BuildError(f"--max-tokens is {request.max_tokens}; expected an integer >= 1")
+        params["max_tokens"] = str(request.max_tokens)
+    elif info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
+        params["max_tokens"] = str(info.sentence_transformers.max_seq_length)
+        decisions.append(f"max_tokens {params['max_tokens']}: sentence_bert_config.json max_seq_length")
+
+
+def _runtime(request: BuildRequest, task: PoolingTask) -> str:
+    runtime = request.runtime or "torch"
+    if runtime not in RUNTIMES:
+        raise BuildError(f"--runtime is {runtime!r}; allowed: {listing(RUNTIMES)}")
+    if runtime == "onnx" and task not in BACKEND_ONNX_TASKS:
+        raise BuildError(f"--runtime onnx serves {listing(t.value for t in BACKEND_ONNX_TASKS)}; task {task.value!r} "
+                         "runs with --runtime torch or tensorrt")
+    return runtime
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith(".") or any(c in name for c in '/\\" '):
+        raise BuildError(f"--name is {name!r}; a model name must be non-empty and contain no '/', '\\', '\"' or spaces")

@@ -1,0 +1,69 @@
+"""`triton-pooling build` end to end on folders: idempotent, refuses to overwrite, --force, --copy-checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from triton_pooling.cli import main
+
+from unit.build_helpers import fake_checkpoint
+
+
+def build(*args) -> int:
+    return main(["build", *map(str, args)])
+
+
+def test_build_writes_config_and_model_py(tmp_path, capsys):
+    ckpt = fake_checkpoint(tmp_path / "ner", ("BertForTokenClassification",), num_labels=5)
+    assert build(ckpt, "--repository", tmp_path / "repo", "--name", "ner", "--max-batch-size", 8) == 0
+    config = (tmp_path / "repo" / "ner" / "config.pbtxt").read_text()
+    assert 'name: "ner"' in config and "max_batch_size: 8" in config
+    assert 'key: "pooling_task" value { string_value: "token_classify" }' in config
+    assert f'string_value: "{ckpt.resolve()}"' in config
+    assert 'task = "token_classify"' in (tmp_path / "repo" / "ner" / "1" / "model.py").read_text()
+    assert "created: model 'ner' (token_classify" in capsys.readouterr().out
+
+
+def test_rebuild_is_idempotent_and_a_different_model_needs_force(tmp_path, capsys):
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    repo = tmp_path / "repo"
+    assert build(ckpt, "--repository", repo) == 0
+    before = (repo / "embed" / "config.pbtxt").stat().st_mtime_ns
+    assert build(ckpt, "--repository", repo) == 0
+    assert "unchanged: model 'embed'" in capsys.readouterr().out
+    assert (repo / "embed" / "config.pbtxt").stat().st_mtime_ns == before
+    assert build(ckpt, "--repository", repo, "--pooling-type", "CLS") == 2
+    assert "already holds a different model (embed/config.pbtxt differs); pass --force" in capsys.readouterr().err
+    assert 'string_value: "MEAN"' in (repo / "embed" / "config.pbtxt").read_text()
+    assert build(ckpt, "--repository", repo, "--pooling-type", "CLS", "--force") == 0
+    assert "replaced: model 'embed'" in capsys.readouterr().out
+    assert 'string_value: "CLS"' in (repo / "embed" / "config.pbtxt").read_text()
+
+
+def test_copy_checkpoint_is_relative_and_compared_on_rebuild(tmp_path, capsys):
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    repo = tmp_path / "repo"
+    assert build(ckpt, "--repository", repo, "--copy-checkpoint") == 0
+    assert (repo / "embed" / "checkpoint" / "model.safetensors").read_bytes() == b"weights"
+    assert 'key: "checkpoint" value { string_value: "checkpoint" }' in (repo / "embed" / "config.pbtxt").read_text()
+    assert build(ckpt, "--repository", repo, "--copy-checkpoint") == 0
+    (ckpt / "model.safetensors").write_bytes(b"retrained")
+    assert build(ckpt, "--repository", repo, "--copy-checkpoint") == 2
+    assert "checkpoint/model.safetensors differs from the source checkpoint" in capsys.readouterr().err
+
+
+def test_refusals_exit_2_with_the_reason(tmp_path, capsys):
+    ckpt = fake_checkpoint(tmp_path / "reward", ("Qwen2ForSequenceClassification",), num_labels=1)
+    assert build(ckpt, "--repository", tmp_path / "repo", "--task", "token_classify") == 2
+    assert "supported tasks: 'seq_classify'" in capsys.readouterr().err
+    assert not (tmp_path / "repo").exists()
+
+
+def test_build_cli_does_not_import_torch(tmp_path):
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    code = ("import sys; from triton_pooling.cli import main; "
+            f"rc = main(['build', {str(ckpt)!r}, '--repository', {str(tmp_path / 'repo')!r}]); "
+            "assert rc == 0; print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,110 @@
+"""Task and pooling resolution: explicit flag > sentence-transformers config > architecture default."""
+
+from __future__ import annotations
+
+import pytest
+
+from triton_pooling.builder import BuildError, BuildRequest, inspect_checkpoint, resolve
+from triton_pooling.tasks import PoolingTask, PoolingType
+
+from unit.build_helpers import fake_checkpoint
+
+
+def build(tmp_path, archs=("BertModel",), ckpt_kw=None, **request):
+    path = fake_checkpoint(tmp_path / "ckpt", archs, **(ckpt_kw or {}))
+    return resolve(BuildRequest(checkpoint=path, **request), inspect_checkpoint(path))
+
+
+@pytest.mark.parametrize("archs, task, pooling", [
+    (("BertForTokenClassification",), PoolingTask.TOKEN_CLASSIFY, PoolingType.ALL),
+    (("BertForSequenceClassification",), PoolingTask.SEQ_CLASSIFY, PoolingType.NATIVE),
+    (("Qwen2ForSequenceClassification",), PoolingTask.SEQ_CLASSIFY, PoolingType.LAST),
+    (("Qwen2ForTokenClassification",), PoolingTask.TOKEN_CLASSIFY, PoolingType.ALL),
+    (("BertModel",), PoolingTask.EMBED, PoolingType.MEAN),
+    (("Qwen3Model",), PoolingTask.EMBED, PoolingType.LAST),
+    ((), PoolingTask.EMBED, PoolingType.MEAN),
+])
+def test_default_task_and_pooling_follow_the_architecture(tmp_path, archs, task, pooling):
+    model = build(tmp_path, archs)
+    assert (model.spec.task, model.pooling, model.spec.name) == (task, pooling, task.value)
+    assert model.spec.parameters["pooling_type"] == pooling.value
+
+
+def test_task_the_checkpoint_cannot_serve_is_refused_with_the_tasks_it_can(tmp_path):
+    with pytest.raises(BuildError, match=r"--task is 'embed'.*supported tasks: 'token_classify'"):
+        build(tmp_path, ("BertForTokenClassification",), task="embed")
+    with pytest.raises(BuildError, match=r"supported tasks: 'embed', 'token_embed'"):
+        build(tmp_path, ("BertModel",), task="seq_classify")
+
+
+def test_vllm_classify_alias_and_explicit_token_embed(tmp_path):
+    assert build(tmp_path, ("RobertaForSequenceClassification",), task="classify").spec.task is PoolingTask.SEQ_CLASSIFY
+    model = build(tmp_path, ("BertModel",), task="token_embed")
+    assert (model.spec.task, model.pooling) == (PoolingTask.TOKEN_EMBED, PoolingType.ALL)
+
+
+def test_unknown_task_lists_valid_names(tmp_path):
+    with pytest.raises(BuildError, match=r"Unknown pooling task 'reward'.*'classify'"):
+        build(tmp_path, task="reward")
+
+
+def test_sentence_transformers_pooling_and_normalize_beat_the_architecture_default(tmp_path):
+    model = build(tmp_path, ckpt_kw=dict(st_pooling={"pooling_mode_cls_token": True}, max_seq_length=77))
+    assert model.pooling is PoolingType.CLS
+    assert model.spec.parameters["use_activation"] == "false"  # no Normalize module: vLLM leaves it raw
+    assert model.spec.parameters["max_tokens"] == "77"
+
+
+def test_new_style_pooling_mode_and_normalize_module(tmp_path):
+    model = build(tmp_path, ckpt_kw=dict(st_pooling={"pooling_mode": "lasttoken"}, normalize=True))
+    assert (model.pooling, model.spec.parameters["use_activation"]) == (PoolingType.LAST, "true")
+
+
+def test_explicit_flags_beat_sentence_transformers(tmp_path):
+    model = build(tmp_path, ckpt_kw=dict(st_pooling={"pooling_mode_cls_token": True}, max_seq_length=77),
+                  pooling_type="mean", use_activation=True, max_tokens=12)
+    params = model.spec.parameters
+    assert (model.pooling, params["use_activation"], params["max_tokens"]) == (PoolingType.MEAN, "true", "12")
+
+
+def test_unserved_sentence_transformers_pooling_asks_for_a_flag(tmp_path):
+    with pytest.raises(BuildError, match=r"pooling_mode_max_tokens.*--pooling-type"):
+        build(tmp_path, ckpt_kw=dict(st_pooling={"pooling_mode_max_tokens": True}))
+
+
+def test_pooling_not_valid_for_task_is_refused(tmp_path):
+    with pytest.raises(BuildError, match=r"--pooling-type is 'ALL'; task 'embed' allows 'MEAN', 'CLS', 'LAST'"):
+        build(tmp_path, pooling_type="ALL")
+
+
+def test_step_options_make_a_prm(tmp_path):
+    model = build(tmp_path, ("Qwen2ForTokenClassification",), ckpt_kw=dict(num_labels=2),
+                  step_tag_id=151651, returned_token_ids=(1,))
+    params = model.spec.parameters
+    assert (model.pooling, params["step_tag_id"], params["returned_token_ids"]) == (PoolingType.STEP, "151651", "1")
+
+
+def test_step_option_errors_name_the_flag(tmp_path):
+    prm = ("Qwen2ForTokenClassification",)
+    with pytest.raises(BuildError, match=r"STEP needs --step-tag-id"):
+        build(tmp_path, prm, pooling_type="STEP")
+    with pytest.raises(BuildError, match=r"--returned-token-ids is \[2\]; this checkpoint has labels 0..1"):
+        build(tmp_path, prm, ckpt_kw=dict(num_labels=2), step_tag_id=5, returned_token_ids=(2,))
+    with pytest.raises(BuildError, match=r"--step-tag-id applies to token_classify"):
+        build(tmp_path, ("BertModel",), step_tag_id=5)
+
+
+def test_runtime_onnx_is_for_embedding_tasks_only(tmp_path):
+    assert build(tmp_path, runtime="onnx").spec.parameters["runtime"] == "onnx"
+    with pytest.raises(BuildError, match=r"--runtime onnx serves 'embed', 'token_embed'"):
+        build(tmp_path, ("BertForSequenceClassification",), runtime="onnx")
+
+
+def test_pickled_weights_need_an_explicit_flag(tmp_path):
+    with pytest.raises(BuildError, match=r"no \*.safetensors.*--allow-unsafe-weights"):
+        build(tmp_path, ckpt_kw=dict(weights="pytorch_model.bin"))
+
+
+def test_not_a_checkpoint(tmp_path):
+    with pytest.raises(BuildError, match=r"not a Hugging Face checkpoint.*config.json"):
+        inspect_checkpoint(tmp_path)
