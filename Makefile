@@ -1,0 +1,39 @@
+# triton-pooling: the two commands are `make serve` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: install models serve test test-unit test-integration bench bench-smoke soak clean
+
+# The CPU build of torch lies on this machine's disk for `torch==2.13.0`; an unpinned torch would
+# pull a multi-GB CUDA build, so it is installed first and pinned.
+$(STAMP): client/pyproject.toml python_backend/pyproject.toml requirements-test.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e './client[server]' -e './python_backend[default-models]' -r requirements-test.txt
+	touch $@
+
+install: $(STAMP)
+
+# Deterministic seeded checkpoints for the default seq_classify / token_classify models.
+models: $(STAMP)
+	$(PY) -m triton_pooling_backend.seeded model_repository
+
+# Serve the four default task models on a real tritonserver (HTTP 8000, gRPC 8001, metrics 8002).
+serve: models
+	$(VENV)/bin/triton-pooling serve --model-repository model_repository
+
+test: $(STAMP)
+	$(PY) -m pytest tests -q
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit -q
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration -q
+
+clean:
+	rm -rf $(VENV) model_repository/*/checkpoint .pytest_cache
