@@ -1,0 +1,127 @@
+"""`triton-pooling build` on checkpoints of each family → ONE real tritonserver → parity with transformers.
+
+BERT (token_classify by default), RoBERTa (vLLM's `classify` alias), DistilBERT (embed), Qwen2 sequence
+reward (LAST pooling), Qwen2 PRM (STEP pooling, returned_token_ids reordered), and a sentence-transformers folder
+whose Pooling module says CLS and that has no Normalize module (copied into the repository).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from triton_pooling.cli import main
+from triton_pooling.tasks import Tensor
+
+from support import reference as ref
+from support.raw import PROTOCOLS, infer
+from support.triton import running_triton
+
+pytestmark = pytest.mark.integration
+TOL = 1e-5
+TEXTS = ["Hello world.", "Short", "Paris is the capital of France, and it sits on the Seine river."]
+STEP_TEXTS = ["Step 1: 2 + 2 = 4. <extra_0> Step 2: 4 * 3 = 12. <extra_0>", "The answer is 7 <extra_0>"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, checkpoints, minilm_path):
+    """Checkpoint paths by model name, all built with the CLI into one repository and served."""
+    from triton_pooling_backend.seeded import make_checkpoint, step_tag_id
+
+    root = tmp_path_factory.mktemp("build_served")
+    roberta = make_checkpoint("roberta-seq-2", root / "roberta", seed=11)
+    distilbert = make_checkpoint("distilbert-embed", root / "distilbert", seed=12)
+    st_folder = _cls_sentence_transformers_copy(minilm_path, root / "st_cls")
+    prm = checkpoints["qwen2-prm"]
+    builds = {
+        "bert_ner": [checkpoints["bert-token-5"]],
+        "roberta_classify": [roberta, "--task", "classify"],
+        "distilbert_embed": [distilbert],
+        "qwen2_reward": [checkpoints["qwen2-seq-reward"]],
+        "qwen2_prm": [prm, "--step-tag-id", step_tag_id(prm), "--returned-token-ids", "1,0"],
+        "st_cls": [st_folder, "--copy-checkpoint"],
+    }
+    repo = root / "repository"
+    for name, args in builds.items():
+        assert main(["build", *map(str, args), "--repository", str(repo), "--name", name]) == 0, name
+    with running_triton(repo, root / "tritonserver.log") as server:
+        yield server, {name: args[0] for name, args in builds.items()}
+
+
+def _cls_sentence_transformers_copy(minilm, target):
+    shutil.copytree(minilm, target)
+    pooling = json.loads((target / "1_Pooling" / "config.json").read_text())
+    pooling.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    (target / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    modules = [m for m in json.loads((target / "modules.json").read_text()) if not m["type"].endswith("Normalize")]
+    (target / "modules.json").write_text(json.dumps(modules))
+    return target
+
+
+def assert_close(actual, expected):
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert np.max(np.abs(actual - expected), initial=0.0) <= TOL, np.max(np.abs(actual - expected))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_bert_token_classifier(built, protocol):
+    server, paths = built
+    out = infer(protocol, server, "bert_ner", TEXTS)
+    for i, text in enumerate(TEXTS):
+        logits, _ = ref.token_logits(paths["bert_ner"], text)
+        n = out[Tensor.NUM_TOKENS][i, 0]
+        assert n == len(logits)
+        assert_close(out[Tensor.TOKEN_SCORES][i, :n], ref.softmax(logits))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("model, activation", [("roberta_classify", ref.softmax), ("qwen2_reward", ref.sigmoid)])
+def test_sequence_classifiers(built, protocol, model, activation):
+    server, paths = built
+    out = infer(protocol, server, model, TEXTS)[Tensor.SCORES]
+    for i, text in enumerate(TEXTS):
+        assert_close(out[i], activation(ref.sequence_logits(paths[model], text)))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_distilbert_embedder(built, protocol):
+    server, paths = built
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(paths["distilbert_embed"]))
+    model = transformers.AutoModel.from_pretrained(str(paths["distilbert_embed"])).eval()
+    out = infer(protocol, server, "distilbert_embed", TEXTS)[Tensor.EMBEDDING]
+    for i, text in enumerate(TEXTS):
+        ids = tokenizer(text, return_tensors="pt", return_token_type_ids=False)  # DistilBERT takes no types
+        with torch.inference_mode():
+            vector = model(**ids).last_hidden_state[0].mean(0)
+        assert_close(out[i], torch.nn.functional.normalize(vector, dim=-1).numpy())
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_process_reward_model_returns_the_chosen_label_at_steps(built, protocol):
+    from triton_pooling_backend.seeded import step_tag_id
+
+    server, paths = built
+    tag = step_tag_id(paths["qwen2_prm"])
+    out = infer(protocol, server, "qwen2_prm", STEP_TEXTS)
+    for i, text in enumerate(STEP_TEXTS):
+        logits, ids = ref.token_logits(paths["qwen2_prm"], text)
+        n = out[Tensor.NUM_TOKENS][i, 0]
+        assert n == text.count("<extra_0>")
+        # vLLM picks the label columns first, then activates over the picked ones.
+        assert_close(out[Tensor.TOKEN_SCORES][i, :n], ref.softmax(logits[ids == tag][:, [1, 0]]))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_sentence_transformers_folder_serves_its_own_pooling(built, protocol):
+    from sentence_transformers import SentenceTransformer
+
+    server, paths = built
+    expected = SentenceTransformer(str(paths["st_cls"]), device="cpu").encode(TEXTS, convert_to_numpy=True)
+    assert abs(np.linalg.norm(expected[0]) - 1.0) > 0.1  # CLS without Normalize: really not unit length
+    assert_close(infer(protocol, server, "st_cls", TEXTS)[Tensor.EMBEDDING], expected)
