@@ -1,0 +1,1 @@
+"""Benchmark harness for triton-pooling (`make bench`): see docs/performance.md. Not part of the tests."""

