@@ -7,7 +7,6 @@ import enum
 
 class ErrorKind(enum.Enum):
     INVALID_INPUT = "INVALID_ARG"  # the request is wrong; its batch-mates are unaffected
-    UNSUPPORTED = "UNSUPPORTED"  # asked for something this model does not serve
     INTERNAL = "INTERNAL"  # our fault; reported, never swallowed
 
 
@@ -17,10 +16,6 @@ class PoolingError(Exception):
 
 class InvalidInputError(PoolingError):
     kind = ErrorKind.INVALID_INPUT
-
-
-class UnsupportedError(PoolingError):
-    kind = ErrorKind.UNSUPPORTED
 
 
 class ModelConfigError(PoolingError):
