@@ -42,14 +42,18 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    request = BuildRequest(
+def request_from_args(args: argparse.Namespace) -> BuildRequest:
+    return BuildRequest(
         checkpoint=args.model_dir, task=args.task, name=args.name, max_batch_size=args.max_batch_size,
         pooling_type=args.pooling_type, max_tokens=args.max_tokens, dtype=args.dtype, runtime=args.runtime,
         use_activation=None if args.use_activation is None else args.use_activation == "true",
         step_tag_id=args.step_tag_id, returned_token_ids=args.returned_token_ids,
         copy_checkpoint=args.copy_checkpoint, allow_unsafe_weights=args.allow_unsafe_weights,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    request = request_from_args(args)
     try:
         info = inspect_checkpoint(args.model_dir)
         model = resolve(request, info)

@@ -19,6 +19,8 @@ ST_POOLING_FLAGS = {
     "pooling_mode_mean_tokens": PoolingType.MEAN,
     "pooling_mode_lasttoken": PoolingType.LAST,
 }
+# config.json keys of the hidden size across families (DistilBERT says dim, T5-style d_model).
+_HIDDEN_SIZE_KEYS = ("hidden_size", "dim", "d_model")
 _ST_POOLING_MODE = {"cls": PoolingType.CLS, "mean": PoolingType.MEAN, "lasttoken": PoolingType.LAST}
 
 
@@ -38,6 +40,9 @@ class CheckpointInfo:
     num_labels: int | None  # None: the config does not say (bare encoders)
     has_safetensors: bool
     sentence_transformers: SentenceTransformersInfo | None
+    hidden_size: int | None = None
+    # Segment ids matter only with 2+ segment types (BERT pairs); RoBERTa (1) and decoders (none) ignore them.
+    uses_token_types: bool = False
 
 
 def inspect_checkpoint(path: Path) -> CheckpointInfo:
@@ -54,6 +59,8 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
         num_labels=int(num_labels) if num_labels else None,
         has_safetensors=any(path.glob("*.safetensors")),
         sentence_transformers=_sentence_transformers(path),
+        hidden_size=next((int(config[k]) for k in _HIDDEN_SIZE_KEYS if config.get(k)), None),
+        uses_token_types=int(config.get("type_vocab_size") or 0) >= 2,
     )
 
 

@@ -52,6 +52,7 @@ class ResolvedModel:
     spec: ModelSpec
     pooling: PoolingType
     runtime: str
+    info: CheckpointInfo
     decisions: tuple[str, ...]  # one line per choice and where it came from, printed by the CLI
 
 
@@ -82,7 +83,7 @@ def resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
     _check_name(name)
     checkpoint = CHECKPOINT_FOLDER if request.copy_checkpoint else str(info.path)
     spec = ModelSpec(name, task, checkpoint, params, max_batch_size=request.max_batch_size)
-    return ResolvedModel(spec, pooling, runtime, tuple(decisions))
+    return ResolvedModel(spec, pooling, runtime, info, tuple(decisions))
 
 
 def _resolve_task(request: BuildRequest, info: CheckpointInfo, decisions: list[str]) -> PoolingTask:

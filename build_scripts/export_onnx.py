@@ -1,0 +1,125 @@
+"""Export a checkpoint's encoder for one pooling task to ONNX and check it against torch with ONNX Runtime.
+
+    python build_scripts/export_onnx.py CHECKPOINT --task embed --output model.onnx [--tolerance 1e-4]
+
+The graph takes input_ids, attention_mask (and token_type_ids for BERT-style segment ids) with dynamic batch
+and sequence axes, and returns last_hidden_state (embed, token_embed) or the checkpoint's own logits
+(seq_classify, token_classify). torch's dynamo exporter is used: the TorchScript tracer baked the example's
+padding into BERT's attention-mask code and gave wrong outputs on batches padded differently.
+Exit status 1 when ONNX Runtime differs from torch by more than the tolerance on a mixed-length batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from triton_pooling.builder import inspect_checkpoint
+from triton_pooling.builder.tensorrt_layout import encoder_inputs, encoder_output
+from triton_pooling.tasks import TASK_ALIASES, TASK_NAMES, PoolingTask, parse_task
+
+DEFAULT_TOLERANCE = 1e-4
+_AUTO_CLASS = {
+    PoolingTask.EMBED: "AutoModel",
+    PoolingTask.TOKEN_EMBED: "AutoModel",
+    PoolingTask.SEQ_CLASSIFY: "AutoModelForSequenceClassification",
+    PoolingTask.TOKEN_CLASSIFY: "AutoModelForTokenClassification",
+}
+
+
+def load_model(checkpoint: Path, task: PoolingTask):
+    import torch
+    import transformers
+
+    auto = getattr(transformers, _AUTO_CLASS[task])
+    return auto.from_pretrained(str(checkpoint), dtype=torch.float32, use_safetensors=True).eval()
+
+
+def _wrapper(model, task: PoolingTask):
+    import torch
+
+    output = encoder_output(task)
+
+    class Encoder(torch.nn.Module):
+        """Explicit named arguments: the exporter needs them, not **kwargs."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            extra = {} if token_type_ids is None else {TOKEN_TYPES: token_type_ids}
+            return getattr(self.model(input_ids=input_ids, attention_mask=attention_mask, **extra), output)
+
+    return Encoder()
+
+
+def export(checkpoint: Path, task: PoolingTask, output: Path, model=None) -> tuple[str, ...]:
+    """Write the ONNX graph; returns its input names."""
+    import torch
+
+    from triton_pooling_backend.onnx_encoder import parity_batch
+
+    model = model or load_model(checkpoint, task)
+    names = encoder_inputs(inspect_checkpoint(checkpoint).uses_token_types)
+    example = parity_batch(int(model.config.vocab_size), _pad_id(model), TOKEN_TYPES in names)
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        program = torch.onnx.export(
+            _wrapper(model, task), tuple(example[n] for n in names), dynamo=True,
+            input_names=list(names), output_names=[encoder_output(task)],
+            dynamic_shapes={n: {0: batch, 1: seq} for n in names}, verbose=False,
+        )
+    program.save(str(output))
+    return names
+
+
+def parity(checkpoint: Path, task: PoolingTask, onnx_path: Path, model=None) -> float:
+    """Max-abs difference between ONNX Runtime and torch on a right-padded mixed-length batch (real positions)."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from triton_pooling_backend.onnx_encoder import parity_batch
+
+    model = model or load_model(checkpoint, task)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = tuple(i.name for i in session.get_inputs())
+    batch = parity_batch(int(model.config.vocab_size), _pad_id(model), TOKEN_TYPES in names)
+    with torch.no_grad():
+        expected = getattr(model(**{n: batch[n] for n in names}), encoder_output(task)).numpy()
+    actual = session.run(None, {n: batch[n].numpy() for n in names})[0]
+    if expected.ndim == 3:  # token rows: padded positions are not part of any answer
+        real = batch["attention_mask"].numpy().astype(bool)
+        expected, actual = expected[real], actual[real]
+    return float(np.abs(actual - expected).max())
+
+
+TOKEN_TYPES = "token_type_ids"
+
+
+def _pad_id(model) -> int:
+    return int(getattr(model.config, "pad_token_id", None) or 0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--task", required=True, choices=TASK_NAMES + tuple(TASK_ALIASES))
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    args = parser.parse_args(argv)
+    task = parse_task(args.task)
+    model = load_model(args.checkpoint, task)
+    names = export(args.checkpoint, task, args.output, model)
+    error = parity(args.checkpoint, task, args.output, model)
+    verdict = "ok" if error <= args.tolerance else "FAILED"
+    print(f"{verdict}: {args.output} inputs {list(names)}; ONNX Runtime vs torch max-abs {error:.2e} "
+          f"(tolerance {args.tolerance:.0e}) on a mixed-length batch")
+    return 0 if error <= args.tolerance else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

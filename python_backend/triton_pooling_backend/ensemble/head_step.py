@@ -1,0 +1,74 @@
+"""Ensemble step 3: the encoder's output → the task's outputs, with the Python backend's pooling and heads.
+
+embed / token_embed get hidden states and pool them (CLS / MEAN / LAST / ALL), then Matryoshka + L2;
+seq_classify / token_classify get the checkpoint's own logits, then STEP selection and the activation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from triton_pooling.builder.tensorrt_layout import ATTENTION_MASK, INPUT_IDS
+from triton_pooling.tasks import OPTION_UNSET, OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
+
+from ..checkpoint import read_architectures, resolve_pooling
+from ..heads import Activation, activate, classifier_activation, embed_rows
+from ..pooling import pool_sequences, pool_tokens
+from .step import StepModel
+
+
+class HeadStep(StepModel):
+    def setup(self) -> None:
+        self.settings_ = settings = self.settings()
+        self.task = settings.task
+        self.pooling = resolve_pooling(settings, read_architectures(settings.checkpoint))
+        hf_config = json.loads((settings.checkpoint / "config.json").read_text(encoding="utf-8"))
+        labels = hf_config.get("num_labels") or len(hf_config.get("id2label") or {}) or 2
+        self.activation = classifier_activation(hf_config.get("problem_type"), int(labels))
+        self.encoded_name = self.config["input"][0]["name"]
+
+    def answer(self, tensors):
+        encoded = torch.from_numpy(np.ascontiguousarray(tensors[self.encoded_name])).float()
+        mask = torch.from_numpy(tensors[ATTENTION_MASK])
+        ids = torch.from_numpy(tensors[INPUT_IDS])
+        dims = _per_row(tensors.get(Tensor.DIMENSIONS), len(mask))
+        activations = _per_row(tensors.get(Tensor.USE_ACTIVATION), len(mask))
+        task = self.task
+        if task is PoolingTask.EMBED:
+            rows = list(pool_sequences(encoded, mask, self.pooling))
+        elif task is PoolingTask.SEQ_CLASSIFY:
+            rows = list(encoded)  # the engine ran the checkpoint's own pooling and classifier
+        else:
+            step_tag = self.settings_.step_tag_id
+            rows = pool_tokens(encoded, mask, ids, self.pooling, step_tag)
+            if self.settings_.returned_token_ids:
+                rows = [r[:, list(self.settings_.returned_token_ids)] for r in rows]
+        results = [self._finish(r, d, a).numpy() for r, d, a in zip(rows, dims, activations)]
+        return self._outputs(results, mask.sum(dim=1).tolist())
+
+    def _finish(self, rows: torch.Tensor, dimensions, use_activation) -> torch.Tensor:
+        use = self.settings_.use_activation if use_activation is None else bool(use_activation)
+        if self.task in (PoolingTask.EMBED, PoolingTask.TOKEN_EMBED):
+            return embed_rows(rows, dimensions, use)
+        return activate(rows, self.activation if use else Activation.NONE)
+
+    def _outputs(self, results: list[np.ndarray], token_counts: list[int]) -> dict[str, np.ndarray]:
+        if self.task in TOKEN_LEVEL_TASKS:
+            stacked = np.zeros((len(results), max(r.shape[0] for r in results), results[0].shape[-1]), np.float32)
+            for i, r in enumerate(results):
+                stacked[i, : r.shape[0]] = r
+            token_counts = [r.shape[0] for r in results]
+        else:
+            stacked = np.stack(results).astype(np.float32, copy=False)
+        counts = np.asarray(token_counts, dtype=np.int32).reshape(-1, 1)
+        return {OUTPUT_TENSOR[self.task]: stacked, Tensor.NUM_TOKENS: counts}
+
+
+def _per_row(values, batch: int) -> list:
+    """An optional [B, 1] option tensor → one value per text; absent or -1 → None (the model's default)."""
+    if values is None:
+        return [None] * batch
+    flat = np.asarray(values).reshape(-1).tolist()
+    return [None if (not isinstance(v, bool) and v == OPTION_UNSET) else v for v in flat]
