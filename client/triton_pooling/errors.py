@@ -47,6 +47,9 @@ class ServerError(PoolingClientError):
 # tritonclient statuses: gRPC gives "StatusCode.X", HTTP gives the status code as text.
 _UNAVAILABLE = {"StatusCode.UNAVAILABLE", "502", "503", "504"}
 _TIMEOUT = {"StatusCode.DEADLINE_EXCEEDED", "408"}
+# Server messages that mean "not right now" whatever their status: a model between versions
+# (loading, unloading, server shutting down) or a Python stub that died (serve restarts the server).
+_TRANSIENT = ("has no available versions", "is not healthy")
 _INVALID = {"StatusCode.INVALID_ARGUMENT", "StatusCode.NOT_FOUND", "StatusCode.UNIMPLEMENTED",
             "StatusCode.FAILED_PRECONDITION", "StatusCode.OUT_OF_RANGE", "400", "404"}
 
@@ -60,7 +63,8 @@ def classify_error(error: BaseException, context: str) -> PoolingClientError:
     if isinstance(error, OSError):  # connection refused / reset: the server is not (yet) there
         return ServerUnavailableError(f"{context}: server unavailable ({error})")
     status, message = _status_and_message(error)
-    if status in _UNAVAILABLE or (status is None and "unavailable" in message.lower()):
+    if status in _UNAVAILABLE or (status is None and "unavailable" in message.lower()) or \
+            any(t in message for t in _TRANSIENT):
         return ServerUnavailableError(f"{context}: server unavailable: {message}", server_message=message, status=status)
     if status in _TIMEOUT:
         return PoolingTimeoutError(f"{context}: timed out: {message}", server_message=message, status=status)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .server import DEFAULT_HOST, ServerError, ServerOptions, TritonProcess
+from .supervisor import Supervisor
 
 
 def add_parser(subparsers) -> None:
@@ -31,18 +32,19 @@ def run(args: argparse.Namespace) -> int:
         response_cache_bytes=args.response_cache_bytes,
     )
     server = TritonProcess(options, log_path=args.log_file)
+    supervisor = Supervisor(server, startup_timeout=args.startup_timeout)  # restarts it if a model's stub dies
     try:
         server.start()
-        server.wait_ready(args.startup_timeout)
+        supervisor.wait_ready(args.startup_timeout)
     except ServerError as e:
         server.stop()
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"triton-pooling is ready\n  HTTP:    http://{options.http_url}\n  gRPC:    {options.grpc_url}\n"
           f"  metrics: {options.metrics_url}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     try:
-        return server.process.wait()
+        return supervisor.watch()
     except KeyboardInterrupt:
-        server.stop()
+        supervisor.stop()
         return 0

@@ -1,0 +1,86 @@
+"""Run the real `triton-pooling serve` command (launcher + supervisor + tritonserver) for tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from triton_pooling.server import is_ready
+from triton_pooling.stubs import command_line, descendants
+
+from .triton import free_ports
+
+
+class ServeCommand:
+    """`triton-pooling serve` on fixed free loopback ports, so it can be stopped and started again."""
+
+    def __init__(self, repository: Path, log_path: Path, *args: str):
+        self.repository = Path(repository)
+        self.log_path = Path(log_path)
+        self.args = args
+        self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
+        self.process: subprocess.Popen | None = None
+        self._output = None
+
+    @property
+    def http_url(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start(self) -> "ServeCommand":
+        cli = Path(sys.executable).parent / "triton-pooling"
+        self._output = open(self.log_path.with_suffix(".serve.txt"), "ab")
+        self.process = subprocess.Popen(
+            [str(cli), "serve", "--model-repository", str(self.repository), "--http-port", str(self.http_port),
+             "--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port),
+             "--log-file", str(self.log_path), *self.args],
+            stdout=self._output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 300.0) -> float:
+        """Seconds until ready; fails if the command exits or the time runs out."""
+        started = time.monotonic()
+        while not is_ready(self.http_url):
+            assert self.process.poll() is None, f"serve exited with {self.process.returncode}: {self.output()}"
+            assert time.monotonic() - started < timeout, f"serve not ready after {timeout} s: {self.output()}"
+            time.sleep(0.2)
+        return time.monotonic() - started
+
+    def tritonserver_pid(self) -> int:
+        pids = [p for p in descendants(self.process.pid) if command_line(p)[:1]
+                and command_line(p)[0].endswith("/tritonserver")]
+        assert pids, "no tritonserver under serve"
+        return pids[0]
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            servers = descendants(self.process.pid)
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                for pid in [self.process.pid, *servers]:
+                    _kill_group(pid)
+                self.process.wait()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+    def output(self) -> str:
+        path = self.log_path.with_suffix(".serve.txt")
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
