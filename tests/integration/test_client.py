@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import urllib.request
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -169,3 +172,21 @@ def test_timeout_is_reported_not_retried(triton_server, protocol):
     with PoolingClient(url, protocol, timeout=1e-4, retries=5) as hasty:
         with pytest.raises(PoolingTimeoutError, match="timed out"):
             hasty.encode(TEXTS * 8, task="token_embed")
+
+
+def test_dynamic_batcher_groups_the_clients_requests(triton_server):
+    """Every request carries the same input set, so concurrent one-text calls share executions."""
+    def counters():
+        text = urllib.request.urlopen(triton_server.options.metrics_url, timeout=10).read().decode()
+        value = lambda name: float(re.search(name + r'\{model="embed",version="1"\} (\S+)', text).group(1))
+        return value("nv_inference_request_success"), value("nv_inference_exec_count")
+
+    texts = [" ".join(["word"] * (1 + i % 17)) for i in range(48)]
+    with PoolingClient(triton_server.options.grpc_url) as client:
+        client.catalog()
+        requests_before, executions_before = counters()
+        with ThreadPoolExecutor(12) as pool:
+            list(pool.map(lambda text: client.encode([text], task="embed"), texts))
+        requests_after, executions_after = counters()
+    assert requests_after - requests_before == len(texts)
+    assert executions_after - executions_before < 0.75 * len(texts)
