@@ -24,7 +24,7 @@ _LAZY = {
     "ModelNotFoundError": "errors",
     "ServerUnavailableError": "errors",
     "PoolingTimeoutError": "errors",
-    "ServerError": "errors",
+    "InternalServerError": "errors",
 }
 
 __all__ = ["PoolingTask", "PoolingType", "parse_task", *_LAZY]

@@ -40,7 +40,7 @@ class PoolingTimeoutError(PoolingClientError, TimeoutError):
     """A request took longer than the client's `timeout`."""
 
 
-class ServerError(PoolingClientError):
+class InternalServerError(PoolingClientError):
     """The server failed to answer a valid request (an internal error on its side)."""
 
 
@@ -70,7 +70,7 @@ def classify_error(error: BaseException, context: str) -> PoolingClientError:
         return PoolingTimeoutError(f"{context}: timed out: {message}", server_message=message, status=status)
     if status in _INVALID:
         return InvalidRequestError(f"{context}: {message}", server_message=message, status=status)
-    return ServerError(f"{context}: {message}", server_message=message, status=status)
+    return InternalServerError(f"{context}: {message}", server_message=message, status=status)
 
 
 def is_retryable(error: PoolingClientError) -> bool:

@@ -9,7 +9,7 @@ import sys
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from triton_pooling.errors import (InvalidRequestError, PoolingTimeoutError, ServerError, ServerUnavailableError,
+from triton_pooling.errors import (InvalidRequestError, PoolingTimeoutError, InternalServerError, ServerUnavailableError,
                                    classify_error)
 from triton_pooling.retry import RetryPolicy, acall_with_retry, call_with_retry
 
@@ -21,7 +21,7 @@ from triton_pooling.retry import RetryPolicy, acall_with_retry, call_with_retry
     (InferenceServerException("down", status="StatusCode.UNAVAILABLE"), ServerUnavailableError),
     (InferenceServerException("down", status="503"), ServerUnavailableError),
     (InferenceServerException("slow", status="StatusCode.DEADLINE_EXCEEDED"), PoolingTimeoutError),
-    (InferenceServerException("boom", status="StatusCode.INTERNAL"), ServerError),
+    (InferenceServerException("boom", status="StatusCode.INTERNAL"), InternalServerError),
     (ConnectionRefusedError(111, "Connection refused"), ServerUnavailableError),
     (TimeoutError("timed out"), PoolingTimeoutError),
 ])
