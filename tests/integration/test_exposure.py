@@ -1,0 +1,98 @@
+"""Exposure defaults on the real server: `serve` listens on loopback only, model control (load/unload
+over the API) is off unless asked for, and a checkpoint needing remote code or pickled weights
+refuses to load with a clear message — and runs none of that code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from triton_pooling.model_config import ModelSpec
+from triton_pooling.tasks import PoolingTask
+
+from support.processes import listening_sockets
+from support.serve_cli import ServeCommand
+from support.triton import running_triton, write_model
+
+pytestmark = pytest.mark.integration
+
+LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
+
+
+@pytest.fixture(scope="module")
+def default_serve(tmp_path_factory):
+    """`triton-pooling serve` with no options but ports, on an empty repository (starts in seconds)."""
+    repo = tmp_path_factory.mktemp("empty_repository")
+    command = ServeCommand(repo, repo.parent / "exposure-serve.log").start()
+    try:
+        command.wait_ready()
+        yield command
+    finally:
+        command.stop()
+
+
+def test_serve_listens_on_loopback_only_by_default(default_serve):
+    listeners = listening_sockets(default_serve.tritonserver_pid())
+    assert {l.port for l in listeners} == {default_serve.http_port, default_serve.grpc_port, default_serve.metrics_port}
+    assert {l.address for l in listeners} <= LOOPBACK, listeners
+    assert listening_sockets(default_serve.process.pid) == [], "the launcher itself must not listen"
+
+
+def test_model_control_is_off_by_default(default_serve):
+    http = httpclient.InferenceServerClient(default_serve.http_url)
+    grpc = grpcclient.InferenceServerClient(default_serve.grpc_url)
+    for call in (lambda: http.load_model("anything"), lambda: http.unload_model("anything"),
+                 lambda: grpc.load_model("anything"), lambda: grpc.unload_model("anything")):
+        with pytest.raises(InferenceServerException) as excinfo:
+            call()
+        assert "not allowed" in str(excinfo.value), str(excinfo.value)
+
+
+@pytest.fixture(scope="module")
+def control_server(tmp_path_factory):
+    """A server with model control on (so a refused load is an answer, not a failed startup)."""
+    repo = tmp_path_factory.mktemp("unsafe_repository")
+    with running_triton(repo, repo.parent / "unsafe-tritonserver.log", model_control=True) as server:
+        yield server
+
+
+def _load_error(server, spec: ModelSpec) -> str:
+    write_model(server.options.model_repository, spec)
+    with pytest.raises(InferenceServerException) as excinfo:
+        httpclient.InferenceServerClient(server.options.http_url, network_timeout=300).load_model(spec.name)
+    return str(excinfo.value)
+
+
+def test_pickled_weights_refuse_to_load_unless_allowed(control_server, checkpoints, tmp_path):
+    import transformers
+
+    pickled = tmp_path / "pickled"
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(checkpoints["bert-seq-3"]))
+    model.save_pretrained(pickled, safe_serialization=False)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(checkpoints["bert-seq-3"] / name, pickled / name)
+    assert (pickled / "pytorch_model.bin").is_file() and not list(pickled.glob("*.safetensors"))
+    message = _load_error(control_server, ModelSpec("pickled", PoolingTask.SEQ_CLASSIFY, str(pickled)))
+    assert "has no *.safetensors weights" in message and "allow_unsafe_weights" in message, message
+
+
+def test_remote_code_is_not_run_unless_trusted(control_server, checkpoints, tmp_path):
+    remote = tmp_path / "remote_code"
+    shutil.copytree(checkpoints["bert-seq-3"], remote)
+    marker = tmp_path / "remote-code-ran"
+    config = json.loads((remote / "config.json").read_text())
+    config.update(model_type="evil_bert", architectures=["EvilForSequenceClassification"], auto_map={
+        "AutoConfig": "configuration_evil.EvilConfig",
+        "AutoModelForSequenceClassification": "modeling_evil.EvilForSequenceClassification"})
+    (remote / "config.json").write_text(json.dumps(config))
+    payload = f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+    (remote / "configuration_evil.py").write_text(payload)
+    (remote / "modeling_evil.py").write_text(payload)
+    message = _load_error(control_server, ModelSpec("remote_code", PoolingTask.SEQ_CLASSIFY, str(remote)))
+    assert "trust_remote_code" in message, message
+    assert not marker.exists(), "the checkpoint's own code ran without trust_remote_code"

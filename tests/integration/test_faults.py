@@ -1,0 +1,168 @@
+"""Faults under load on the real `triton-pooling serve`: a model's Python stub killed mid-request and
+mid-load, the server stopped and started again, a model reloaded. Every request ends with a result
+or an error (none hangs, none is answered wrongly) and service resumes with no manual step.
+
+Recovery times are printed (run with -s) for docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+
+from triton_pooling import PoolingClient
+from triton_pooling.model_config import ModelSpec
+from triton_pooling.stubs import stub_pids
+from triton_pooling.supervisor import DEFAULT_GRACE_S
+from triton_pooling.tasks import PoolingTask
+
+from support.load import Load
+from support.serve_cli import ServeCommand
+from support.triton import write_model
+
+pytestmark = pytest.mark.integration
+
+TEXTS = [f"request number {i}: " + "some words " * (i % 7) for i in range(16)]
+THREADS = 4
+# Long enough to ride through a supervised restart (grace + start) on this 2-core machine.
+RETRY = dict(retries=60, backoff=0.5, max_backoff=2.0, timeout=60.0)
+
+
+@pytest.fixture(scope="module")
+def serve(checkpoints, tmp_path_factory):
+    """`triton-pooling serve --model-control` on a repository of two tiny models."""
+    repo = tmp_path_factory.mktemp("faults_repository")
+    write_model(repo, ModelSpec("victim", PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"])))
+    write_model(repo, ModelSpec("bystander", PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"])))
+    command = ServeCommand(repo, repo / "tritonserver.log", "--model-control").start()
+    try:
+        command.wait_ready()
+        yield command
+    finally:
+        command.stop()
+
+
+@pytest.fixture(scope="module")
+def expected(serve) -> dict[int, np.ndarray]:
+    """Each text's scores from a single request on the healthy server: the answer to match."""
+    with PoolingClient(serve.grpc_url) as pooling:
+        return {i: np.asarray(pooling.classify([t], model="victim")[0].outputs.probs) for i, t in enumerate(TEXTS)}
+
+
+def _load(serve, expected, model="victim") -> Load:
+    local = threading.local()
+
+    def request(number: int) -> bool:
+        if not hasattr(local, "client"):
+            local.client = PoolingClient(serve.grpc_url, max_concurrency=1, **RETRY)
+        i = number % len(TEXTS)
+        got = np.asarray(local.client.classify([TEXTS[i]], model=model)[0].outputs.probs)
+        return got.shape == expected[i].shape and bool(np.max(np.abs(got - expected[i])) <= 1e-5)
+
+    return Load(request, THREADS).start()
+
+
+def _assert_accounted(tally, allow_errors: bool) -> None:
+    print(tally.summary())
+    assert tally.lost == 0, f"requests hung: {tally.summary()}"
+    assert tally.mismatched == 0, f"wrong answers: {tally.summary()}"
+    assert tally.answered > 0
+    if not allow_errors:
+        assert tally.errored == 0, tally.summary()
+
+
+def test_stub_killed_mid_request_is_restarted_by_serve(serve, expected):
+    load = _load(serve, expected)
+    time.sleep(2)
+    server_pid = serve.tritonserver_pid()
+    (victim,) = stub_pids(server_pid, "victim")
+    killed_at = load.elapsed()
+    os.kill(victim, signal.SIGKILL)
+    # The dead stub fails requests at once ("not healthy") until serve restarts the server; the
+    # client retries them, so no error reaches the caller.
+    deadline = time.monotonic() + DEFAULT_GRACE_S + 120
+    while not load.tally.first_success_after(killed_at + 1):
+        assert time.monotonic() < deadline, f"no recovery: {load.tally.summary()}\n{serve.output()}"
+        time.sleep(0.5)
+    time.sleep(2)
+    tally = load.stop()
+    recovery = tally.first_success_after(killed_at + DEFAULT_GRACE_S) - killed_at
+    print(f"stub killed mid-request: recovered {recovery:.1f} s after the kill")
+    _assert_accounted(tally, allow_errors=False)
+    assert "died; restarting tritonserver" in serve.output()
+
+
+def _touch_model(serve) -> None:
+    """Triton reloads a loaded model only if its files changed."""
+    os.utime(serve.repository / "victim" / "1" / "model.py")
+
+
+def test_model_reloaded_under_load_loses_nothing(serve, expected):
+    load = _load(serve, expected)
+    time.sleep(2)
+    server_pid = serve.tritonserver_pid()
+    before = set(stub_pids(server_pid, "victim"))
+    started = load.elapsed()
+    _touch_model(serve)
+    httpclient.InferenceServerClient(serve.http_url, network_timeout=300).load_model("victim")
+    print(f"model reloaded under load in {load.elapsed() - started:.1f} s")
+    time.sleep(2)
+    _assert_accounted(load.stop(), allow_errors=False)
+    assert set(stub_pids(server_pid, "victim")).isdisjoint(before), "the model was not really reloaded"
+
+
+def test_stub_killed_mid_load_does_not_hang_the_load_for_good(serve, expected):
+    client = httpclient.InferenceServerClient(serve.http_url, network_timeout=300, connection_timeout=300)
+    server_pid = serve.tritonserver_pid()
+    old = set(stub_pids(server_pid, "victim"))
+    outcome = {}
+
+    def reload():
+        try:
+            client.load_model("victim")
+            outcome["result"] = "loaded"
+        except Exception as e:  # noqa: BLE001  (any ending is fine; hanging is not)
+            outcome["result"] = f"error: {e}"
+
+    loader = threading.Thread(target=reload, daemon=True)
+    started = time.monotonic()
+    _touch_model(serve)
+    loader.start()
+    while not (new := set(stub_pids(server_pid, "victim")) - old):
+        assert time.monotonic() - started < 60, "the reload never started a stub"
+        time.sleep(0.05)
+    os.kill(new.pop(), signal.SIGKILL)
+    loader.join(DEFAULT_GRACE_S + 180)
+    assert not loader.is_alive(), "the load call hung"
+    serve.wait_ready(180)
+    load = _load(serve, expected)
+    while not load.tally.answered:
+        assert load.elapsed() < 120, load.tally.summary()
+        time.sleep(0.2)
+    print(f"stub killed mid-load: load call ended ({outcome['result'][:80]}); "
+          f"answering again {time.monotonic() - started:.1f} s after the load began")
+    _assert_accounted(load.stop(), allow_errors=False)
+
+
+def test_server_stopped_and_started_under_load_client_retries_through(serve, expected):
+    load = _load(serve, expected)
+    time.sleep(2)
+    stopped_at = load.elapsed()
+    serve.stop()
+    serve.start()
+    serve.wait_ready()
+    ready_at = load.elapsed()
+    while not load.tally.first_success_after(ready_at):
+        assert load.elapsed() - ready_at < 60, load.tally.summary()
+        time.sleep(0.2)
+    time.sleep(1)
+    tally = load.stop()
+    print(f"server restart under load: down {ready_at - stopped_at:.1f} s, "
+          f"first answer {tally.first_success_after(ready_at) - stopped_at:.1f} s after the stop")
+    _assert_accounted(tally, allow_errors=False)
