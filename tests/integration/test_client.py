@@ -159,8 +159,9 @@ def test_reward_is_deprecated_once_and_equals_token_classify(client, monkeypatch
         warnings.simplefilter("always")
         first = client.reward(STEP_TEXTS)
         second = client.reward(STEP_TEXTS, model="qwen2_prm")
-    messages = [str(w.message) for w in caught if w.category is DeprecationWarning]
-    assert len(messages) == 1 and caught[0].filename == __file__
+    deprecations = [w for w in caught if w.category is DeprecationWarning]
+    messages = [str(w.message) for w in deprecations]
+    assert len(messages) == 1 and deprecations[0].filename == __file__  # points at the caller's line
     assert 'task="seq_classify"' in messages[0] and 'task="token_classify"' in messages[0]
     expected = client.encode(STEP_TEXTS, task="token_classify")
     assert_outputs(first, [o.outputs.data for o in expected])
