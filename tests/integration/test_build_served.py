@@ -2,13 +2,18 @@
 
 BERT (token_classify by default), RoBERTa (vLLM's `classify` alias), DistilBERT (embed), Qwen2 sequence
 reward (LAST pooling), Qwen2 PRM (STEP pooling, returned_token_ids reordered), and a sentence-transformers folder
-whose Pooling module says CLS and that has no Normalize module (copied into the repository).
+whose Pooling module says CLS and that has no Normalize module (copied into the repository); plus the TensorRT
+layout of a BERT embedder (build_scripts/build_tensorrt.py) with its encoder on the CPU stand-in, which runs the
+exported ONNX graph in ONNX Runtime: the ensemble tokenize → encoder → head on the same server.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +29,8 @@ from support.triton import running_triton
 
 pytestmark = pytest.mark.integration
 TOL = 1e-5
+ONNX_TOL = 1e-4
+ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["Hello world.", "Short", "Paris is the capital of France, and it sits on the Seine river."]
 STEP_TEXTS = ["Step 1: 2 + 2 = 4. <extra_0> Step 2: 4 * 3 = 12. <extra_0>", "The answer is 7 <extra_0>"]
 
@@ -49,6 +56,10 @@ def built(tmp_path_factory, checkpoints, minilm_path):
     repo = root / "repository"
     for name, args in builds.items():
         assert main(["build", *map(str, args), "--repository", str(repo), "--name", name]) == 0, name
+    subprocess.run([sys.executable, str(ROOT / "build_scripts" / "build_tensorrt.py"), str(checkpoints["bert-embed"]),
+                    "--repository", str(repo), "--name", "bert_ensemble", "--encoder-platform", "python-onnxruntime"],
+                   check=True, capture_output=True)
+    builds["bert_ensemble"] = [checkpoints["bert-embed"]]
     with running_triton(repo, root / "tritonserver.log") as server:
         yield server, {name: args[0] for name, args in builds.items()}
 
@@ -125,3 +136,33 @@ def test_sentence_transformers_folder_serves_its_own_pooling(built, protocol):
     expected = SentenceTransformer(str(paths["st_cls"]), device="cpu").encode(TEXTS, convert_to_numpy=True)
     assert abs(np.linalg.norm(expected[0]) - 1.0) > 0.1  # CLS without Normalize: really not unit length
     assert_close(infer(protocol, server, "st_cls", TEXTS)[Tensor.EMBEDDING], expected)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_tensorrt_layout_ensemble_matches_transformers(built, protocol):
+    server, paths = built
+    out = infer(protocol, server, "bert_ensemble", TEXTS)
+    for i, text in enumerate(TEXTS):
+        assert_close(out[Tensor.EMBEDDING][i], ref.embedding(paths["bert_ensemble"], text))
+        assert out[Tensor.NUM_TOKENS][i, 0] == ref.encode(paths["bert_ensemble"], text)["input_ids"].shape[1]
+    raw = infer(protocol, server, "bert_ensemble", TEXTS, DIMENSIONS=8, USE_ACTIVATION=False)[Tensor.EMBEDDING]
+    for i, text in enumerate(TEXTS):
+        assert_close(raw[i], ref.embedding(paths["bert_ensemble"], text, normalize=False, dimensions=8))
+
+
+def test_exported_onnx_matches_transformers_on_a_mixed_length_batch(built):
+    import onnxruntime as ort
+
+    server, paths = built
+    graph = server.options.model_repository / "bert_ensemble_encoder" / "1" / "model.onnx"
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    assert all(isinstance(d, str) for i in session.get_inputs() for d in i.shape)  # batch and sequence are dynamic
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(paths["bert_ensemble"]))
+    batch = tokenizer(TEXTS, padding=True, return_tensors="np")
+    assert len(set(batch["attention_mask"].sum(1))) == len(TEXTS)  # every row padded differently
+    actual = session.run(None, {i.name: batch[i.name].astype(np.int64) for i in session.get_inputs()})[0]
+    model = transformers.AutoModel.from_pretrained(str(paths["bert_ensemble"])).eval()
+    with torch.inference_mode():
+        expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state.numpy()
+    real = batch["attention_mask"].astype(bool)
+    assert np.abs(actual[real] - expected[real]).max() <= ONNX_TOL

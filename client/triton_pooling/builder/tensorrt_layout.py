@@ -130,10 +130,10 @@ def _python_step(spec, name: str, inputs, outputs) -> str:
 
 def _encoder_config(spec, name: str, inputs, encoded, platform: str) -> str:
     kind = "KIND_GPU" if platform == "tensorrt_plan" else "KIND_CPU"
-    engine = 'backend: "python"' if platform == "python-onnxruntime" else f'platform: "{platform}"'
+    python = platform == "python-onnxruntime"  # its model file is model.py; the graph sits beside it
+    engine = 'backend: "python"' if python else f'platform: "{platform}"\ndefault_model_filename: "{ENCODER_FILES[platform]}"'
     return "\n".join([
         f'name: "{name}"', engine, f"max_batch_size: {spec.max_batch_size}",
-        f'default_model_filename: "{ENCODER_FILES[platform]}"',
         f"dynamic_batching {{ max_queue_delay_microseconds: {spec.queue_delay_us} }}",
         f"instance_group [ {{ count: {spec.instance_count} kind: {kind} }} ]",
         f"input [\n{_tensor_lines(inputs)}\n]", f"output [\n{_tensor_lines([encoded])}\n]", "",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from triton_pooling.builder.tensorrt_layout import ENCODER_FILES
+
 from ..errors import ModelConfigError
 from .step import StepModel
 
@@ -13,7 +15,7 @@ class OnnxEncoderStep(StepModel):
     def setup(self) -> None:
         import onnxruntime as ort
 
-        path = self.version_dir / self.config.get("default_model_filename", "model.onnx")
+        path = self.version_dir / ENCODER_FILES["python-onnxruntime"]
         if not path.is_file():
             raise ModelConfigError(f"encoder graph {path} is missing: run build_scripts/export_onnx.py for this model")
         options = ort.SessionOptions()
