@@ -96,8 +96,22 @@ def test_order_kept_under_concurrency_with_mixed_lengths(triton_server, protocol
     texts = [" ".join(["word"] * (1 + (i * 7) % 23)) + f" number {i}" for i in range(30)]
     ids = [[101] + [2000 + i] * (1 + i % 4) + [102] for i in range(10)]
     prompts = [p for pair in zip(texts[:10], ids) for p in pair] + texts[10:]
+    bars = []
+
+    class RecordingBar:  # a tqdm-like class, as vLLM's use_tqdm accepts
+        def __init__(self, total, **kwargs):
+            self.total, self.done, self.closed = total, 0, False
+            bars.append(self)
+
+        def update(self, n):
+            self.done += n
+
+        def close(self):
+            self.closed = True
+
     with PoolingClient(url, protocol, max_request_size=3, max_concurrency=4) as small_requests:
-        outputs = small_requests.encode(prompts, task="token_embed")
+        outputs = small_requests.encode(prompts, task="token_embed", use_tqdm=RecordingBar)
+    assert [(b.total, b.done, b.closed) for b in bars] == [(len(prompts), len(prompts), True)]
     expected_texts = raw_rows(protocol, triton_server, "token_embed", PoolingTask.TOKEN_EMBED, texts)
     by_prompt = {i: out for i, out in enumerate(outputs)}
     text_outputs = [by_prompt[i] for i in range(0, 20, 2)] + outputs[20:]

@@ -92,3 +92,13 @@ def test_assemble_restores_order_and_unpads_token_rows():
     assert [o.outputs.data.shape for o in outputs] == [(2, 2), (3, 2), (4, 2)]
     assert [float(o.outputs.data.mean()) for o in outputs] == [0.0, 1.0, 2.0]
     assert outputs[0].prompt_token_ids == [1, 2, 3] and outputs[1].prompt_token_ids is None
+
+
+def test_progress_bar_only_when_asked_or_large():
+    from triton_pooling.progress import AUTO_PROGRESS_MIN_PROMPTS, progress_bar
+
+    assert type(progress_bar(None, 10, "x")).__name__ == "_NoBar"
+    assert type(progress_bar(False, 10**6, "x")).__name__ == "_NoBar"
+    bar = progress_bar(None, AUTO_PROGRESS_MIN_PROMPTS, "x")
+    assert bar.total == AUTO_PROGRESS_MIN_PROMPTS
+    bar.close()
