@@ -58,5 +58,6 @@ class ClientBase:
 
     @staticmethod
     def _score_model(catalog: ModelCatalog, task, model: str | None) -> ModelInfo:
-        # A model decides by its own task; without one, score is the bi-encoder (embed) by default.
-        return catalog.resolve(None if model is not None and task is None else (task or PoolingTask.EMBED), model)
+        if model is not None and task is None:
+            return catalog.resolve(None, model)  # the model's own task decides how pairs are scored
+        return catalog.resolve(task or PoolingTask.EMBED, model)  # default: bi-encoder cosine

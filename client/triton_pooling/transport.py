@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InvalidRequestError
+from .errors import InternalServerError, InvalidRequestError
 
 PROTOCOLS = ("grpc", "http")
 DEFAULT_PORTS = {"grpc": 8001, "http": 8000}
@@ -88,6 +88,6 @@ def response_arrays(result, names: Sequence[str]) -> dict[str, np.ndarray]:
     for name in names:
         value = result.as_numpy(name)
         if value is None:
-            raise InvalidRequestError(f"the server's answer has no {name} output; is this a triton-pooling model?")
+            raise InternalServerError(f"the server's answer has no {name} output; is this a triton-pooling model?")
         arrays[name] = value
     return arrays
