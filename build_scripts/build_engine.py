@@ -42,8 +42,9 @@ def require_gpu() -> None:
     reason = gpu_unavailable_reason()
     if reason is not None:
         raise NoGpuError(f"cannot build a TensorRT engine: {reason}. TensorRT compiles kernels for the GPU that "
-                         "will run them: run this on the GPU host (e.g. `docker compose --profile gpu run --rm "
-                         "builder-gpu`) and serve the ONNX graph or the torch runtime until then")
+                         "will run them: run this on the GPU host (e.g. RUNTIME=tensorrt `docker compose -f "
+                         "docker-compose.yml -f docker-compose.gpu.yml run --rm builder`); until then serve the "
+                         "torch or onnx runtime")
     try:
         import tensorrt  # noqa: F401
     except ImportError as e:

@@ -32,7 +32,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-tokens", type=int, help="token limit (default: the checkpoint's)")
     p.add_argument("--dtype", choices=DTYPES)
     p.add_argument("--runtime", choices=RUNTIMES, default=None,
-                   help="torch (default) or onnx: the Python backend; tensorrt: ensemble around a TensorRT engine")
+                   help="torch or onnx (embed/token_embed): what the Python backend runs, default: its own choice; "
+                        "tensorrt: an ensemble around a TensorRT engine (then run build_scripts/build_tensorrt.py)")
     p.add_argument("--step-tag-id", type=int, help="PRM step token id (token_classify with STEP pooling)")
     p.add_argument("--returned-token-ids", type=_int_list, help="STEP pooling: label columns to return, e.g. 1 or 0,1")
     p.add_argument("--copy-checkpoint", action="store_true",

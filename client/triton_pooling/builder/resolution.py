@@ -25,7 +25,9 @@ DTYPES = ("float32", "bfloat16", "float16")
 # torch / onnx: the Python backend computes the encoder (the `runtime` parameter; onnx is its in-process
 # ONNX Runtime path, embed/token_embed only). tensorrt: an ensemble around a TensorRT engine.
 RUNTIMES = ("torch", "onnx", "tensorrt")
-BACKEND_ONNX_TASKS = EMBEDDING_TASKS
+BACKEND_ONNX_TASKS = tuple(t for t in PoolingTask if t in EMBEDDING_TASKS)  # task order: stable messages
+# No --runtime: no `runtime` parameter, the backend picks (torch; ONNX Runtime for embed/token_embed when it matches).
+DEFAULT_RUNTIME = "backend default"
 # Folder name a copied checkpoint gets inside the model folder (config refers to it relatively).
 CHECKPOINT_FOLDER = "checkpoint"
 
@@ -179,8 +181,8 @@ def _max_tokens(request, info, params, decisions) -> None:
 
 
 def _runtime(request: BuildRequest, task: PoolingTask) -> str:
-    runtime = request.runtime or "torch"
-    if runtime not in RUNTIMES:
+    runtime = request.runtime or DEFAULT_RUNTIME
+    if runtime not in (*RUNTIMES, DEFAULT_RUNTIME):
         raise BuildError(f"--runtime is {runtime!r}; allowed: {listing(RUNTIMES)}")
     if runtime == "onnx" and task not in BACKEND_ONNX_TASKS:
         raise BuildError(f"--runtime onnx serves {listing(t.value for t in BACKEND_ONNX_TASKS)}; task {task.value!r} "
