@@ -22,6 +22,8 @@ from .stubs import stubs
 # within about 2 s here); also bounds how long a dead model fails requests before the restart.
 DEFAULT_GRACE_S = 15.0
 POLL_S = 1.0
+# A graceful stop waits up to 30 s for open connections; clients retry anyway, so do not wait long.
+RESTART_STOP_TIMEOUT_S = 5.0
 # Restarts allowed while waiting to become ready, so a model that kills its stub on every load
 # ends in an error instead of a restart loop.
 MAX_STARTUP_RESTARTS = 2
@@ -111,7 +113,7 @@ class Supervisor:
         self._born.clear()
         self._latest_birth.clear()
         self._vanished.clear()
-        self.server.stop()
+        self.server.stop(timeout=RESTART_STOP_TIMEOUT_S)
         self.server.start()
         if wait:
             self.wait_ready(self.startup_timeout)
