@@ -150,6 +150,18 @@ def test_tensorrt_layout_ensemble_matches_transformers(built, protocol):
         assert_close(raw[i], ref.embedding(paths["bert_ensemble"], text, normalize=False, dimensions=8))
 
 
+def test_project_client_sees_the_ensemble_as_one_embed_model_and_not_its_steps(built):
+    from triton_pooling import PoolingClient
+
+    server, paths = built
+    with PoolingClient(server.options.grpc_url) as client:
+        models = client.models()
+        assert models["bert_ensemble"].task.value == "embed"
+        assert not any(name.startswith("bert_ensemble_") for name in models)
+        out = client.embed(TEXTS[:1], model="bert_ensemble")[0].outputs.data
+    assert_close(out, ref.embedding(paths["bert_ensemble"], TEXTS[0]))
+
+
 def test_exported_onnx_matches_transformers_on_a_mixed_length_batch(built):
     import onnxruntime as ort
 

@@ -58,8 +58,9 @@ def test_embed_ensemble_wires_tokenize_encoder_head(tmp_path):
         (n, model_config_pb2.TYPE_INT64, [-1]) for n in ("input_ids", "attention_mask", "token_type_ids")]
     assert [(o.name, list(o.dims)) for o in encoder.output] == [("last_hidden_state", [-1, 48])]
     assert list(configs["bge_head"].input[0].dims) == [-1, 48]
-    for step in ("bge_tokenize", "bge_head"):
-        assert configs[step].backend == "python" and configs[step].parameters["pooling_task"].string_value == "embed"
+    for step in ("bge_tokenize", "bge_head"):  # only the ensemble looks like a pooling model to clients
+        assert configs[step].backend == "python" and "pooling_task" not in configs[step].parameters
+        assert configs[step].parameters["ensemble_step_of_task"].string_value == "embed"
     assert "triton_pooling_backend.ensemble.head_step import HeadStep" in files["bge_head/1/model.py"]
     assert "bge/1/.keep" in files  # Triton needs the ensemble's version folder
 

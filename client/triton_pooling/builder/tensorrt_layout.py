@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..model_config import INPUTS, render_config
-from ..tasks import OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, PoolingTask, Tensor, default_pooling
+from ..tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor, default_pooling
 from .errors import BuildError, listing
 from .resolution import CHECKPOINT_FOLDER, ResolvedModel
 
@@ -27,6 +27,9 @@ HIDDEN_STATES = "last_hidden_state"
 LOGITS = "logits"
 ENCODER_PLATFORMS = ("tensorrt_plan", "onnxruntime_onnx", "python-onnxruntime")
 ENCODER_FILES = {"tensorrt_plan": "model.plan", "onnxruntime_onnx": "model.onnx", "python-onnxruntime": "model.onnx"}
+# Steps name their ensemble's task under another key: only the ensemble is a pooling model to clients
+# (discovery looks for `pooling_task`), the steps are its internals.
+STEP_TASK_PARAMETER = "ensemble_step_of_task"
 STEP_CLASSES = {"tokenize": "TokenizeStep", "head": "HeadStep", "encoder": "OnnxEncoderStep"}
 
 
@@ -114,7 +117,9 @@ def _tensor_lines(tensors, optional_names=()) -> str:
 
 def _python_step(spec, name: str, inputs, outputs) -> str:
     """A Python-backend step: the contract's inputs (tokenize) or the encoded tensors (head), same parameters."""
-    config = render_config(dataclasses.replace(spec, name=name))
+    config = render_config(dataclasses.replace(spec, name=name)).replace(
+        f'key: "{TASK_PARAMETER}"', f'key: "{STEP_TASK_PARAMETER}"')
+    config = config.replace(config.splitlines()[0], f"# triton-pooling ensemble step of model {spec.name!r}.", 1)
     head, _, rest = config.partition("\ninput [")
     _, _, params = rest.partition("\n]\n\n")
     if inputs is None:  # tokenize: the contract's inputs, ids and mask out

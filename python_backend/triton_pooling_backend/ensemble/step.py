@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from triton_pooling.builder.tensorrt_layout import STEP_TASK_PARAMETER
+from triton_pooling.tasks import TASK_PARAMETER
+
 from ..errors import PoolingError
 from ..settings import ModelSettings
 
@@ -27,7 +30,11 @@ class StepModel:
         self.setup()
 
     def settings(self) -> ModelSettings:
-        return ModelSettings.from_model_config(self.config, self.model_dir)
+        """The backend's typed settings; a step names its ensemble's task under its own key (see tensorrt_layout)."""
+        params = dict(self.config.get("parameters") or {})
+        if STEP_TASK_PARAMETER in params:
+            params[TASK_PARAMETER] = params.pop(STEP_TASK_PARAMETER)
+        return ModelSettings.from_model_config({**self.config, "parameters": params}, self.model_dir)
 
     def setup(self) -> None:
         raise NotImplementedError
