@@ -21,7 +21,7 @@ from .stubs import stubs
 # How long a vanished stub may go unreplaced before it counts as dead (a reload replaces a stub
 # within about 2 s here); also bounds how long a dead model fails requests before the restart.
 DEFAULT_GRACE_S = 15.0
-POLL_S = 1.0
+POLL_S = 0.5
 # A graceful stop waits up to 30 s for open connections; clients retry anyway, so do not wait long.
 RESTART_STOP_TIMEOUT_S = 5.0
 # Restarts allowed while waiting to become ready, so a model that kills its stub on every load

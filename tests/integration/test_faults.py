@@ -18,7 +18,7 @@ import tritonclient.http as httpclient
 
 from triton_pooling import PoolingClient
 from triton_pooling.model_config import ModelSpec
-from triton_pooling.stubs import stub_pids
+from triton_pooling.stubs import command_line, stub_pids
 from triton_pooling.supervisor import DEFAULT_GRACE_S
 from triton_pooling.tasks import PoolingTask
 
@@ -134,10 +134,13 @@ def test_stub_killed_mid_load_does_not_hang_the_load_for_good(serve, expected):
     started = time.monotonic()
     _touch_model(serve)
     loader.start()
-    while not (new := set(stub_pids(server_pid, "victim")) - old):
-        assert time.monotonic() - started < 60, "the reload never started a stub"
+    # Kill the new instance's stub while it initializes (imports torch, reads weights): the window
+    # in which the OOM killer would strike, not the ~1 s config auto-complete stub before it.
+    while not (new := [p for p in set(stub_pids(server_pid, "victim")) - old if command_line(p)[8:9] != ["victim"]]):
+        assert time.monotonic() - started < 120, "the reload never started an instance stub"
         time.sleep(0.05)
-    os.kill(new.pop(), signal.SIGKILL)
+    time.sleep(1.0)
+    os.kill(new[0], signal.SIGKILL)
     loader.join(DEFAULT_GRACE_S + 180)
     assert not loader.is_alive(), "the load call hung"
     serve.wait_ready(180)
