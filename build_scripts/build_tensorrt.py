@@ -12,7 +12,6 @@ leaves the layout and the ONNX graph in place. `python-onnxruntime` runs the sam
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -30,10 +29,6 @@ from triton_pooling.builder.tensorrt_layout import (
     tensorrt_files,
 )
 
-# tokenizer.model_max_length is a huge sentinel when a tokenizer sets no limit.
-_NO_TOKENIZER_LIMIT = 1_000_000
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="build_tensorrt.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,31 +40,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(["build", *(sys.argv[1:] if argv is None else argv)])
 
 
-def checkpoint_token_limit(checkpoint: Path) -> int:
-    """The longest input the checkpoint takes: the engine's profile must cover it, and no more."""
-    import transformers
-
-    config = transformers.AutoConfig.from_pretrained(str(checkpoint))
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(checkpoint))
-    limits = [getattr(config, "max_position_embeddings", None)]
-    if tokenizer.model_max_length and tokenizer.model_max_length < _NO_TOKENIZER_LIMIT:
-        limits.append(tokenizer.model_max_length)
-    limits = [int(v) for v in limits if v]
-    if not limits:
-        raise BuildError(f"cannot tell the token limit of {checkpoint}: pass --max-tokens")
-    return min(limits)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     args.runtime = "tensorrt"
     request = build_command.request_from_args(args)
     try:
         info = inspect_checkpoint(args.model_dir)
-        model = resolve(request, info)
-        if "max_tokens" not in model.spec.parameters:  # pin it: the tokenizer step and the profile must agree
-            request = dataclasses.replace(request, max_tokens=checkpoint_token_limit(info.path))
-            model = resolve(request, info)
+        model = resolve(request, info)  # the tensorrt runtime pins max_tokens in the configs
         max_tokens = int(model.spec.parameters["max_tokens"])
         profile = optimization_profile(model.spec.max_batch_size, max_tokens, args.opt_batch, args.opt_tokens)
         copy = (info.path, f"{model.spec.name}/{CHECKPOINT_FOLDER}") if args.copy_checkpoint else None

@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.status}: model {model.spec.name!r} ({model.spec.task.value}, runtime {model.runtime}) in "
           f"{', '.join(str(f) for f in result.folders)}")
     if model.runtime == "tensorrt":
-        print("next: python build_scripts/build_tensorrt.py "
-              f"{info.path} --repository {args.repository} --name {model.spec.name} (on a GPU host)")
+        print(f"next, on the GPU host: python build_scripts/build_tensorrt.py {info.path} --repository "
+              f"{args.repository} with the same options (exports the ONNX graph, builds the engine)")
     return 0
 
 

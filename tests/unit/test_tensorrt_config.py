@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def layout(tmp_path, archs=("BertModel",), platform="tensorrt_plan", ckpt_kw=None, **request):
     path = fake_checkpoint(tmp_path / "ckpt", archs, **(ckpt_kw or {}))
     config = path / "config.json"
-    config.write_text(config.read_text()[:-1] + ', "hidden_size": 48, "type_vocab_size": 2}')
+    config.write_text(config.read_text()[:-1] + ', "hidden_size": 48, "type_vocab_size": 2, "max_position_embeddings": 128}')
     model = resolve(BuildRequest(checkpoint=path, runtime="tensorrt", **request), inspect_checkpoint(path))
     files = tensorrt_files(model, platform)
     return {rel.split("/")[0]: text_format.Parse(text, model_config_pb2.ModelConfig())
@@ -102,3 +102,13 @@ def test_engine_build_refuses_clearly_without_a_gpu(tmp_path):
     assert done.returncode == 3, done.stderr
     assert "cannot build a TensorRT engine: no NVIDIA driver on this host (libcuda.so.1 cannot be loaded)" in done.stderr
     assert not (tmp_path / "model.plan").exists()
+
+
+def test_tensorrt_pins_the_token_limit_the_profile_will_cover(tmp_path):
+    path = fake_checkpoint(tmp_path / "ckpt")
+    (path / "tokenizer_config.json").write_text('{"model_max_length": 256}')
+    config = path / "config.json"
+    config.write_text(config.read_text()[:-1] + ', "hidden_size": 8, "max_position_embeddings": 512}')
+    model = resolve(BuildRequest(checkpoint=path, runtime="tensorrt"), inspect_checkpoint(path))
+    assert model.spec.parameters["max_tokens"] == "256"
+    assert "max_tokens" not in resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path)).spec.parameters

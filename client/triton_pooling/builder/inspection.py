@@ -21,6 +21,8 @@ ST_POOLING_FLAGS = {
 }
 # config.json keys of the hidden size across families (DistilBERT says dim, T5-style d_model).
 _HIDDEN_SIZE_KEYS = ("hidden_size", "dim", "d_model")
+# tokenizer_config.json's model_max_length is a huge sentinel when a tokenizer sets no limit.
+_NO_TOKENIZER_LIMIT = 1_000_000
 _ST_POOLING_MODE = {"cls": PoolingType.CLS, "mean": PoolingType.MEAN, "lasttoken": PoolingType.LAST}
 
 
@@ -41,6 +43,7 @@ class CheckpointInfo:
     has_safetensors: bool
     sentence_transformers: SentenceTransformersInfo | None
     hidden_size: int | None = None
+    token_limit: int | None = None  # min(position embeddings, tokenizer_config model_max_length); None: unknown
     # Segment ids matter only with 2+ segment types (BERT pairs); RoBERTa (1) and decoders (none) ignore them.
     uses_token_types: bool = False
 
@@ -61,7 +64,17 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
         sentence_transformers=_sentence_transformers(path),
         hidden_size=next((int(config[k]) for k in _HIDDEN_SIZE_KEYS if config.get(k)), None),
         uses_token_types=int(config.get("type_vocab_size") or 0) >= 2,
+        token_limit=_token_limit(path, config),
     )
+
+
+def _token_limit(path: Path, config: dict) -> int | None:
+    tokenizer_limit = (_read_json(path / "tokenizer_config.json") or {}).get("model_max_length")
+    limits = [config.get("max_position_embeddings")]
+    if isinstance(tokenizer_limit, (int, float)) and tokenizer_limit < _NO_TOKENIZER_LIMIT:
+        limits.append(tokenizer_limit)
+    limits = [int(v) for v in limits if v]
+    return min(limits) if limits else None
 
 
 def _sentence_transformers(path: Path) -> SentenceTransformersInfo | None:

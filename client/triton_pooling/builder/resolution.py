@@ -178,6 +178,12 @@ def _max_tokens(request, info, params, decisions) -> None:
     elif info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
         params["max_tokens"] = str(info.sentence_transformers.max_seq_length)
         decisions.append(f"max_tokens {params['max_tokens']}: sentence_bert_config.json max_seq_length")
+    elif request.runtime == "tensorrt":  # pinned: the engine's profile and the tokenize step must agree
+        if info.token_limit is None:
+            raise BuildError(f"cannot tell the token limit of {info.path} (no max_position_embeddings or "
+                             "tokenizer model_max_length): pass --max-tokens")
+        params["max_tokens"] = str(info.token_limit)
+        decisions.append(f"max_tokens {params['max_tokens']}: the checkpoint's position / tokenizer limit")
 
 
 def _runtime(request: BuildRequest, task: PoolingTask) -> str:
