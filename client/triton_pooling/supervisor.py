@@ -2,9 +2,10 @@
 
 Measured with Triton 2.51: when a model's stub process is killed (say, by the OOM killer), every
 later request to that model fails with "Stub process '<model>_0_0' is not healthy" while the
-server still reports the model ready; a stub killed while its model loads leaves the load hung
-for good. Neither heals by itself, so `serve` watches the stubs and restarts the server — clients
-retry through the restart (they see UNAVAILABLE) and go on.
+server still reports the model ready; a stub killed during a model's first load (its config
+auto-complete stub) leaves that load, and the server's startup, hung for good. Neither heals by
+itself, so `serve` watches the stubs and restarts the server; clients retry through the restart
+(they see UNAVAILABLE or "not healthy", both retried) and go on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import sys
 import time
 import urllib.request
-from collections import Counter
 
 from .server import ServerError, TritonProcess, is_ready
 from .stubs import stubs

@@ -36,10 +36,9 @@ RETRY = dict(retries=60, backoff=0.5, max_backoff=2.0, timeout=60.0)
 
 @pytest.fixture(scope="module")
 def serve(checkpoints, tmp_path_factory):
-    """`triton-pooling serve --model-control` on a repository of two tiny models."""
+    """`triton-pooling serve --model-control` on a repository with one tiny model."""
     repo = tmp_path_factory.mktemp("faults_repository")
     write_model(repo, ModelSpec("victim", PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"])))
-    write_model(repo, ModelSpec("bystander", PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"])))
     command = ServeCommand(repo, repo / "tritonserver.log", "--model-control").start()
     try:
         command.wait_ready()
