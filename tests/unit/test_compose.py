@@ -31,7 +31,8 @@ def test_services_ports_healthcheck_and_order():
     triton = services["triton"]
     assert [p.split(":")[-1] for p in triton["ports"]] == ["8000", "8001", "8002"]
     check = triton["healthcheck"]["test"]
-    assert check[0] == "CMD" and check[-1].endswith("localhost:8000/v2/health/ready")
+    assert check[0] == "CMD" and "urlopen('http://localhost:8000/v2/health/ready'" in check[-1]
+    compile(check[-1], "healthcheck", "exec")  # the probe is valid Python
     assert triton["depends_on"] == {"builder": {"condition": "service_completed_successfully"}}
     assert "--model-repository=/models" in triton["command"] and "models:/models:ro" in triton["volumes"]
     assert triton["image"] == services["builder"]["image"]  # one image, built once from docker/Dockerfile
