@@ -32,8 +32,10 @@ from triton_pooling.builder.tensorrt_layout import (
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="build_tensorrt.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    build_command.add_parser(parser.add_subparsers(dest="command", required=True))
-    build = parser._subparsers._group_actions[0].choices["build"]  # reuse every `triton-pooling build` option
+    # every `triton-pooling build` option, parsed by the build subcommand's own parser
+    build = build_command.add_parser(parser.add_subparsers(dest="command", required=True))
+    build.prog, build.description = parser.prog, __doc__
+    build.formatter_class = argparse.RawDescriptionHelpFormatter
     build.add_argument("--encoder-platform", choices=ENCODER_PLATFORMS, default="tensorrt_plan")
     build.add_argument("--tolerance", type=float, default=export_onnx.DEFAULT_TOLERANCE)
     build_engine.add_profile_arguments(build)

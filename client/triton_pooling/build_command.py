@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 from .builder import BuildError, BuildRequest, inspect_checkpoint, resolve, write_model_folder
-from .builder.layout import model_files
+from .builder.layout import model_files, stale_folders
 from .builder.resolution import CHECKPOINT_FOLDER, DTYPES, RUNTIMES
 from .model_config import DEFAULT_MAX_BATCH_SIZE
 from .tasks import TASK_ALIASES, TASK_NAMES, PoolingType
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("build", help="turn a Hugging Face checkpoint directory into a per-task Triton model",
                               description=__doc__)
     p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="Hugging Face checkpoint directory")
@@ -41,6 +41,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--allow-unsafe-weights", action="store_true", help="serve pickled .bin weights")
     p.add_argument("--force", action="store_true", help="replace a different model of the same name")
     p.set_defaults(run=run)
+    return p
 
 
 def request_from_args(args: argparse.Namespace) -> BuildRequest:
@@ -59,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         info = inspect_checkpoint(args.model_dir)
         model = resolve(request, info)
         copy = (info.path, f"{model.spec.name}/{CHECKPOINT_FOLDER}") if args.copy_checkpoint else None
-        result = write_model_folder(args.repository, model_files(model), checkpoint_copy=copy, force=args.force)
+        files = model_files(model)
+        result = write_model_folder(args.repository, files, checkpoint_copy=copy, force=args.force,
+                                    stale=stale_folders(model, files))
     except (BuildError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -67,3 +67,18 @@ def test_build_cli_does_not_import_torch(tmp_path):
             "assert rc == 0; print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_switching_a_name_from_the_ensemble_layout_needs_force_and_removes_its_steps(tmp_path, capsys):
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    config = ckpt / "config.json"
+    config.write_text(config.read_text()[:-1] + ', "hidden_size": 8, "max_position_embeddings": 64}')
+    repo = tmp_path / "repo"
+    assert build(ckpt, "--repository", repo, "--runtime", "tensorrt") == 0
+    assert {p.name for p in repo.iterdir()} == {"embed", "embed_tokenize", "embed_encoder", "embed_head"}
+    assert build(ckpt, "--repository", repo, "--runtime", "tensorrt") == 0
+    assert "unchanged: model 'embed'" in capsys.readouterr().out
+    assert build(ckpt, "--repository", repo) == 2
+    assert "embed_tokenize belongs to another layout of this model" in capsys.readouterr().err
+    assert build(ckpt, "--repository", repo, "--force") == 0
+    assert {p.name for p in repo.iterdir()} == {"embed"}

@@ -15,3 +15,11 @@ def model_files(model: ResolvedModel) -> dict[str, str]:
         return tensorrt_files(model)
     spec = model.spec
     return {f"{spec.name}/config.pbtxt": render_config(spec), f"{spec.name}/1/model.py": render_model_py(spec.task)}
+
+
+def stale_folders(model: ResolvedModel, files: dict[str, str]) -> tuple[str, ...]:
+    """Folders the same model name has in the other layout (the ensemble's steps, or none)."""
+    from .tensorrt_layout import step_names
+
+    written = {rel.split("/")[0] for rel in files}
+    return tuple(n for n in step_names(model.spec.name).values() if n not in written)

@@ -18,16 +18,19 @@ class WriteResult:
 
 
 def write_model_folder(repository: Path, files: Mapping[str, str], *, checkpoint_copy: tuple[Path, str] | None = None,
-                       force: bool = False) -> WriteResult:
+                       force: bool = False, stale: tuple[str, ...] = ()) -> WriteResult:
     """Write `files` (paths relative to the repository → text). `checkpoint_copy` = (source dir, relative target)
     copies a checkpoint in too. Existing folders holding exactly these files are left alone (`unchanged`);
     folders holding something else are replaced only with `force`. Extra files a later step adds
-    (an ONNX file, a TensorRT plan) do not count as a difference."""
+    (an ONNX file, a TensorRT plan) do not count as a difference. `stale` names folders of the same model in
+    another layout (an ensemble's steps): present, they are a difference, and `force` removes them."""
     repository = Path(repository)
     folders = tuple(sorted({repository / Path(rel).parts[0] for rel in files}))
-    existing = [f for f in folders if f.exists()]
+    leftovers = [repository / name for name in stale if (repository / name).exists()]
+    existing = [f for f in folders if f.exists()] + leftovers
     if existing:
-        differences = _differences(repository, files, checkpoint_copy)
+        differences = [f"{f.name} belongs to another layout of this model" for f in leftovers]
+        differences += _differences(repository, files, checkpoint_copy)
         if not differences:
             return WriteResult(folders, "unchanged")
         if not force:
