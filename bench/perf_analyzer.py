@@ -60,16 +60,25 @@ def perf_analyzer_command(binary: Path, model: str, url: str, protocol: str, dat
     ]
 
 
+# A failed point (typically "No valid requests recorded" when a loaded machine finishes nothing
+# within the window) is retried this many times, with a window twice as long each time.
+WINDOW_RETRIES = 2
+
+
 def measure(model: str, task: str, url: str, protocol: str, corpus: str, data_file: Path, concurrency: int,
             window_ms: int, work_dir: Path) -> Measurement:
     csv_file = work_dir / f"pa-{model}-{protocol}-{corpus}-c{concurrency}.csv"
-    command = perf_analyzer_command(find_perf_analyzer(), model, url, protocol, data_file, concurrency, window_ms,
-                                    csv_file)
-    done = subprocess.run(command, env=perf_analyzer_env(), capture_output=True, text=True,
-                          timeout=60 + 10 * window_ms / 1000)
-    if done.returncode != 0 or not csv_file.is_file():
-        raise PerfAnalyzerError(f"perf_analyzer failed ({done.returncode}): {' '.join(command)}\n"
-                                f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    for attempt in range(WINDOW_RETRIES + 1):
+        window = window_ms * 2 ** attempt
+        command = perf_analyzer_command(find_perf_analyzer(), model, url, protocol, data_file, concurrency, window,
+                                        csv_file)
+        done = subprocess.run(command, env=perf_analyzer_env(), capture_output=True, text=True,
+                              timeout=60 + 10 * window / 1000)
+        if done.returncode == 0 and csv_file.is_file():
+            break
+        if attempt == WINDOW_RETRIES:
+            raise PerfAnalyzerError(f"perf_analyzer failed ({done.returncode}): {' '.join(command)}\n"
+                                    f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     row = read_csv_row(csv_file)
     return Measurement(SYSTEM, task, protocol, corpus, concurrency, throughput=float(row["Inferences/Second"]),
                        p50_ms=float(row["p50 latency"]) / 1000, p99_ms=float(row["p99 latency"]) / 1000)

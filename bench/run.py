@@ -136,6 +136,9 @@ def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
     parser.add_argument("--batch-sizes", help="comma-separated in-process batch sizes ('' skips in-process)")
     parser.add_argument("--corpus", choices=CORPORA)
     parser.add_argument("--window-ms", type=int)
+    parser.add_argument("--loadgen-concurrency", help="comma-separated HTTP load-generator concurrencies ('' skips)")
+    parser.add_argument("--loadgen-seconds", type=float)
+    parser.add_argument("--offline-texts", type=int, help="texts in the client's offline job (0 skips)")
     parser.add_argument("--no-infinity", action="store_true")
     parser.add_argument("--queue-delay-us", type=int)
     parser.add_argument("--instances", type=int)
@@ -150,6 +153,8 @@ def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
         "tasks": _names(args.tasks), "protocols": _names(args.protocols), "concurrencies": _ints(args.concurrency),
         "batch_sizes": _ints(args.batch_sizes), "corpus": args.corpus, "window_ms": args.window_ms,
         "infinity": False if args.no_infinity else None,
+        "loadgen_concurrencies": _ints(args.loadgen_concurrency), "loadgen_seconds": args.loadgen_seconds,
+        "offline_texts": args.offline_texts,
     }
     plan = dataclasses.replace(plan, **{k: v for k, v in changes.items() if v is not None})
     params = []

@@ -31,8 +31,10 @@ class Device(str, enum.Enum):
     CUDA = "cuda"
 
 
-# Micro-batch bound: padded tokens (rows x longest row) per forward pass.
-DEFAULT_MAX_BATCH_TOKENS = 16384
+# Micro-batch bound: padded tokens (rows x longest row) per forward pass. Small on purpose: on CPU,
+# cutting a length-sorted batch into short passes wastes little on padding; 512 ran a mixed-length
+# batch of 32 ~2.4x faster than one 16384-token pass (docs/performance.md). GPUs want it larger.
+DEFAULT_MAX_BATCH_TOKENS = 512
 # Prefix of a `checkpoint` value that names an installed package exposing get_model_path().
 PACKAGE_PREFIX = "package:"
 
