@@ -46,11 +46,15 @@ def test_serve_listens_on_loopback_only_by_default(default_serve):
 def test_model_control_is_off_by_default(default_serve):
     http = httpclient.InferenceServerClient(default_serve.http_url)
     grpc = grpcclient.InferenceServerClient(default_serve.grpc_url)
-    for call in (lambda: http.load_model("anything"), lambda: http.unload_model("anything"),
-                 lambda: grpc.load_model("anything"), lambda: grpc.unload_model("anything")):
-        with pytest.raises(InferenceServerException) as excinfo:
-            call()
-        assert "not allowed" in str(excinfo.value), str(excinfo.value)
+    try:
+        for call in (lambda: http.load_model("anything"), lambda: http.unload_model("anything"),
+                     lambda: grpc.load_model("anything"), lambda: grpc.unload_model("anything")):
+            with pytest.raises(InferenceServerException) as excinfo:
+                call()
+            assert "not allowed" in str(excinfo.value), str(excinfo.value)
+    finally:
+        http.close()
+        grpc.close()
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +67,12 @@ def control_server(tmp_path_factory):
 
 def _load_error(server, spec: ModelSpec) -> str:
     write_model(server.options.model_repository, spec)
-    with pytest.raises(InferenceServerException) as excinfo:
-        httpclient.InferenceServerClient(server.options.http_url, network_timeout=300).load_model(spec.name)
+    http = httpclient.InferenceServerClient(server.options.http_url, network_timeout=300)
+    try:
+        with pytest.raises(InferenceServerException) as excinfo:
+            http.load_model(spec.name)
+    finally:
+        http.close()  # an open connection would hold the server's shutdown for 30 s
     return str(excinfo.value)
 
 

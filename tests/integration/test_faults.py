@@ -109,7 +109,9 @@ def test_model_reloaded_under_load_loses_nothing(serve, expected):
     before = set(stub_pids(server_pid, "victim"))
     started = load.elapsed()
     _touch_model(serve)
-    httpclient.InferenceServerClient(serve.http_url, network_timeout=300).load_model("victim")
+    http = httpclient.InferenceServerClient(serve.http_url, network_timeout=300)
+    http.load_model("victim")
+    http.close()  # an open HTTP connection holds a later graceful stop for 30 s
     print(f"model reloaded under load in {load.elapsed() - started:.1f} s")
     time.sleep(2)
     _assert_accounted(load.stop(), allow_errors=False)
@@ -142,6 +144,7 @@ def test_stub_killed_mid_load_does_not_hang_the_load_for_good(serve, expected):
     os.kill(new[0], signal.SIGKILL)
     loader.join(DEFAULT_GRACE_S + 180)
     assert not loader.is_alive(), "the load call hung"
+    client.close()
     serve.wait_ready(180)
     load = _load(serve, expected)
     while not load.tally.answered:
