@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
+from triton_pooling.builder.errors import BuildError
+from triton_pooling.builder.inspection import CheckpointInfo, inspect_checkpoint
 from triton_pooling.tasks import (
     POOLING_TYPES,
     PoolingTask,
@@ -19,12 +20,6 @@ from .errors import ModelConfigError, allowed
 from .heads import Activation, classifier_activation
 from .settings import Device, ModelSettings
 
-# sentence-transformers `1_Pooling/config.json` flags → our pooling types.
-_ST_POOLING_FLAGS = {
-    "pooling_mode_cls_token": PoolingType.CLS,
-    "pooling_mode_mean_tokens": PoolingType.MEAN,
-    "pooling_mode_lasttoken": PoolingType.LAST,
-}
 # tokenizer.model_max_length is a huge sentinel when a tokenizer sets no limit.
 _NO_TOKENIZER_LIMIT = 1_000_000
 
@@ -44,20 +39,26 @@ class LoadedCheckpoint:
     device: Any
 
 
-def read_architectures(checkpoint: Path) -> list[str]:
-    return list(_read_json(checkpoint / "config.json").get("architectures") or [])
+def read_checkpoint_info(checkpoint: Path) -> CheckpointInfo:
+    """What the checkpoint's JSON files say (the same reader `triton-pooling build` uses)."""
+    try:
+        return inspect_checkpoint(checkpoint)
+    except BuildError as e:
+        raise ModelConfigError(str(e)) from e
 
 
-def sentence_transformers_pooling(checkpoint: Path) -> PoolingType | None:
-    """Pooling named by a sentence-transformers folder (`modules.json` → Pooling module config)."""
-    modules = _read_json(checkpoint / "modules.json", default=[])
-    for module in modules:
-        if module.get("type", "").endswith("Pooling"):
-            flags = _read_json(checkpoint / module.get("path", "") / "config.json")
-            for flag, pooling in _ST_POOLING_FLAGS.items():
-                if flags.get(flag):
-                    return pooling
-    return None
+def sentence_transformers_pooling(info: CheckpointInfo) -> PoolingType | None:
+    """Pooling named by a sentence-transformers folder; refuses a mode we cannot serve (e.g. max)
+    rather than silently pooling differently from sentence-transformers."""
+    st = info.sentence_transformers
+    if st is None or (st.pooling is None and st.pooling_mode == "none"):
+        return None
+    if st.pooling is None:
+        raise ModelConfigError(
+            f"checkpoint {info.path} pools with sentence-transformers mode {st.pooling_mode!r}, which is not served; "
+            f"set parameter 'pooling_type' to one of {allowed(POOLING_TYPES[PoolingTask.EMBED])}"
+        )
+    return st.pooling
 
 
 def check_task_supported(task: PoolingTask, architectures: list[str], checkpoint: Path) -> None:
@@ -69,14 +70,14 @@ def check_task_supported(task: PoolingTask, architectures: list[str], checkpoint
         )
 
 
-def resolve_pooling(settings: ModelSettings, architectures: list[str]) -> PoolingType:
+def resolve_pooling(settings: ModelSettings, info: CheckpointInfo) -> PoolingType:
     """Explicit setting > sentence-transformers config > architecture default."""
     task = settings.task
     pooling = settings.pooling_type
     if pooling is None and task is PoolingTask.EMBED:
-        pooling = sentence_transformers_pooling(settings.checkpoint)
+        pooling = sentence_transformers_pooling(info)
     if pooling is None:
-        pooling = default_pooling(task, architectures)
+        pooling = default_pooling(task, info.architectures)
     if pooling not in POOLING_TYPES[task]:
         raise ModelConfigError(f"pooling {pooling.value} is not valid for {task.value}; allowed: {allowed(POOLING_TYPES[task])}")
     if pooling is PoolingType.STEP and settings.step_tag_id is None:
@@ -91,10 +92,11 @@ def load_checkpoint(settings: ModelSettings) -> LoadedCheckpoint:
     import transformers
 
     path = settings.checkpoint
-    architectures = read_architectures(path)
+    info = read_checkpoint_info(path)
+    architectures = list(info.architectures)
     check_task_supported(settings.task, architectures, path)
-    pooling = resolve_pooling(settings, architectures)
-    if not settings.allow_unsafe_weights and not any(path.glob("*.safetensors")):
+    pooling = resolve_pooling(settings, info)
+    if not settings.allow_unsafe_weights and not info.has_safetensors:
         raise ModelConfigError(
             f"checkpoint {path} has no *.safetensors weights; pickled weights load only with "
             "parameter allow_unsafe_weights = true"
@@ -135,23 +137,23 @@ def load_checkpoint(settings: ModelSettings) -> LoadedCheckpoint:
         model=model,
         tokenizer=tokenizer,
         pooling=pooling,
-        max_tokens=_max_tokens(settings, config, tokenizer),
+        max_tokens=max_tokens_of(settings, info, config, tokenizer),
         hidden_size=int(config.hidden_size),
         num_labels=num_labels,
         vocab_size=int(config.vocab_size),
-        pad_token_id=_pad_token_id(tokenizer, config),
+        pad_token_id=pad_token_id_of(tokenizer, config),
         activation=classifier_activation(getattr(config, "problem_type", None), num_labels),
         accepts_token_type_ids="token_type_ids" in forward_params,
         device=device,
     )
 
 
-def _max_tokens(settings: ModelSettings, config, tokenizer) -> int:
+def max_tokens_of(settings: ModelSettings, info: CheckpointInfo, config, tokenizer) -> int:
+    """Explicit max_tokens > sentence-transformers max_seq_length > position embeddings / tokenizer limit."""
     if settings.max_tokens is not None:
         return settings.max_tokens
-    st_config = _read_json(settings.checkpoint / "sentence_bert_config.json")
-    if st_config.get("max_seq_length"):
-        return int(st_config["max_seq_length"])
+    if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
+        return info.sentence_transformers.max_seq_length
     limits = [getattr(config, "max_position_embeddings", None)]
     if tokenizer.model_max_length and tokenizer.model_max_length < _NO_TOKENIZER_LIMIT:
         limits.append(tokenizer.model_max_length)
@@ -161,7 +163,7 @@ def _max_tokens(settings: ModelSettings, config, tokenizer) -> int:
     return min(limits)
 
 
-def _pad_token_id(tokenizer, config) -> int:
+def pad_token_id_of(tokenizer, config) -> int:
     for value in (tokenizer.pad_token_id, getattr(config, "pad_token_id", None), tokenizer.eos_token_id):
         if value is not None:
             return int(value)
@@ -174,10 +176,3 @@ def _pick_device(device: Device, torch):
             raise ModelConfigError("parameter 'device' is 'cuda' but no CUDA device is visible")
         return torch.device("cuda")
     return torch.device("cpu")
-
-
-def _read_json(path: Path, default=None):
-    if not path.is_file():
-        return {} if default is None else default
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)

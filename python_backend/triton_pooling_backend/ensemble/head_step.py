@@ -13,7 +13,7 @@ import torch
 from triton_pooling.builder.tensorrt_layout import ATTENTION_MASK, INPUT_IDS
 from triton_pooling.tasks import OPTION_UNSET, OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
 
-from ..checkpoint import read_architectures, resolve_pooling
+from ..checkpoint import read_checkpoint_info, resolve_pooling
 from ..heads import Activation, activate, classifier_activation, embed_rows
 from ..pooling import pool_sequences, pool_tokens
 from .step import StepModel
@@ -23,7 +23,7 @@ class HeadStep(StepModel):
     def setup(self) -> None:
         self.settings_ = settings = self.settings()
         self.task = settings.task
-        self.pooling = resolve_pooling(settings, read_architectures(settings.checkpoint))
+        self.pooling = resolve_pooling(settings, read_checkpoint_info(settings.checkpoint))
         hf_config = json.loads((settings.checkpoint / "config.json").read_text(encoding="utf-8"))
         labels = hf_config.get("num_labels") or len(hf_config.get("id2label") or {}) or 2
         self.activation = classifier_activation(hf_config.get("problem_type"), int(labels))

@@ -9,7 +9,7 @@ import numpy as np
 from triton_pooling.builder.tensorrt_layout import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
 from triton_pooling.tasks import Tensor
 
-from ..checkpoint import _max_tokens, _pad_token_id
+from ..checkpoint import max_tokens_of, pad_token_id_of, read_checkpoint_info
 from ..errors import InvalidInputError
 from ..limits import RequestLimits
 from ..request_parsing import InputLimits, parse_request
@@ -29,8 +29,8 @@ class TokenizeStep(StepModel):
         # The encoder takes segment ids only if the layout says so (the ONNX graph was exported the same way).
         self.with_types = TOKEN_TYPE_IDS in {o["name"] for o in self.config["output"]}
         self.tokenizer = TextTokenizer(tokenizer, self.with_types)
-        self.max_tokens = _max_tokens(settings, hf_config, tokenizer)
-        self.pad_token_id = _pad_token_id(tokenizer, hf_config)
+        self.max_tokens = max_tokens_of(settings, read_checkpoint_info(settings.checkpoint), hf_config, tokenizer)
+        self.pad_token_id = pad_token_id_of(tokenizer, hf_config)
         requests = RequestLimits.resolve(settings.max_text_bytes, settings.max_texts_per_request,
                                          settings.max_batch_size)
         self.limits = InputLimits(settings.task, self.max_tokens, int(hf_config.hidden_size),
