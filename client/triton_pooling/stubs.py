@@ -17,6 +17,7 @@ STUB_NAME = "triton_python_backend_stub"
 class Stub:
     pid: int
     model: str
+    shm_region: str  # its shared-memory file in /dev/shm, left behind if the server is killed
 
 
 def command_line(pid: int) -> list[str]:
@@ -51,7 +52,7 @@ def stubs(server_pid: int) -> list[Stub]:
     for pid in descendants(server_pid):
         args = command_line(pid)
         if len(args) > 1 and args[0].endswith(STUB_NAME):
-            found.append(Stub(pid, Path(args[1]).parent.parent.name))
+            found.append(Stub(pid, Path(args[1]).parent.parent.name, args[2] if len(args) > 2 else ""))
     return found
 
 
@@ -68,3 +69,10 @@ def rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def remove_shm_regions(names) -> None:
+    """Delete the shared-memory files of stubs whose server was killed (a graceful stop deletes them)."""
+    for name in names:
+        if name and "/" not in name:
+            Path("/dev/shm", name).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 from .server import ServerError, TritonProcess, is_ready
-from .stubs import stubs
+from .stubs import remove_shm_regions, stubs
 
 # How long a vanished stub may go unreplaced before it counts as dead (a reload replaces a stub
 # within about 2 s here); also bounds how long a dead model fails requests before the restart.
@@ -41,6 +41,7 @@ class Supervisor:
         self._born: dict[int, tuple[str, float]] = {}  # live stub pid → (model, when first seen)
         self._latest_birth: dict[str, float] = {}  # model → when its newest stub was first seen
         self._vanished: list[tuple[str, float, float]] = []  # (model, first seen, gone since)
+        self._regions: set[str] = set()  # shared-memory files of every stub seen since the last start
 
     def wait_ready(self, timeout: float) -> None:
         """Wait until the server is ready, restarting it if a stub dies while models load."""
@@ -84,7 +85,9 @@ class Supervisor:
         if self._stopping or self.server.process.poll() is not None:
             return []
         now = time.monotonic()
-        current = {s.pid: s.model for s in stubs(self.server.process.pid)}
+        found = stubs(self.server.process.pid)
+        self._regions.update(s.shm_region for s in found)
+        current = {s.pid: s.model for s in found}
         for pid, model in current.items():
             if pid not in self._born:
                 self._born[pid] = (model, now)
@@ -114,6 +117,8 @@ class Supervisor:
         self._latest_birth.clear()
         self._vanished.clear()
         self.server.stop(timeout=RESTART_STOP_TIMEOUT_S)
+        remove_shm_regions(self._regions)  # a killed server leaves them behind
+        self._regions.clear()
         self.server.start()
         if wait:
             self.wait_ready(self.startup_timeout)

@@ -11,6 +11,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ import tritonclient.http as httpclient
 
 from triton_pooling import PoolingClient
 from triton_pooling.model_config import ModelSpec
-from triton_pooling.stubs import command_line, stub_pids
+from triton_pooling.stubs import command_line, stub_pids, stubs
 from triton_pooling.supervisor import DEFAULT_GRACE_S
 from triton_pooling.tasks import PoolingTask
 
@@ -81,6 +82,7 @@ def test_stub_killed_mid_request_is_restarted_by_serve(serve, expected):
     time.sleep(2)
     server_pid = serve.tritonserver_pid()
     (victim,) = stub_pids(server_pid, "victim")
+    regions = [s.shm_region for s in stubs(server_pid)]
     killed_at = load.elapsed()
     os.kill(victim, signal.SIGKILL)
     # The dead stub fails requests at once ("not healthy") until serve restarts the server; the
@@ -95,6 +97,7 @@ def test_stub_killed_mid_request_is_restarted_by_serve(serve, expected):
     print(f"stub killed mid-request: recovered {recovery:.1f} s after the kill")
     _assert_accounted(tally, allow_errors=False)
     assert "died; restarting tritonserver" in serve.output()
+    assert not [r for r in regions if Path("/dev/shm", r).exists()], "the killed server's shared memory was left behind"
 
 
 def _touch_model(serve) -> None:
@@ -116,6 +119,24 @@ def test_model_reloaded_under_load_loses_nothing(serve, expected):
     time.sleep(2)
     _assert_accounted(load.stop(), allow_errors=False)
     assert set(stub_pids(server_pid, "victim")) - before, "the model was not really reloaded (no new stub)"
+
+
+def test_server_stopped_and_started_under_load_client_retries_through(serve, expected):
+    load = _load(serve, expected)
+    time.sleep(2)
+    stopped_at = load.elapsed()
+    serve.stop()
+    serve.start()
+    serve.wait_ready()
+    ready_at = load.elapsed()
+    while not load.tally.first_success_after(ready_at):
+        assert load.elapsed() - ready_at < 60, load.tally.summary()
+        time.sleep(0.2)
+    time.sleep(1)
+    tally = load.stop()
+    print(f"server restart under load: down {ready_at - stopped_at:.1f} s, "
+          f"first answer {tally.first_success_after(ready_at) - stopped_at:.1f} s after the stop")
+    _assert_accounted(tally, allow_errors=False)
 
 
 def test_stub_killed_mid_load_does_not_hang_the_load_for_good(serve, expected):
@@ -153,21 +174,3 @@ def test_stub_killed_mid_load_does_not_hang_the_load_for_good(serve, expected):
     print(f"stub killed mid-load: load call ended ({outcome['result'][:80]}); "
           f"answering again {time.monotonic() - started:.1f} s after the load began")
     _assert_accounted(load.stop(), allow_errors=False)
-
-
-def test_server_stopped_and_started_under_load_client_retries_through(serve, expected):
-    load = _load(serve, expected)
-    time.sleep(2)
-    stopped_at = load.elapsed()
-    serve.stop()
-    serve.start()
-    serve.wait_ready()
-    ready_at = load.elapsed()
-    while not load.tally.first_success_after(ready_at):
-        assert load.elapsed() - ready_at < 60, load.tally.summary()
-        time.sleep(0.2)
-    time.sleep(1)
-    tally = load.stop()
-    print(f"server restart under load: down {ready_at - stopped_at:.1f} s, "
-          f"first answer {tally.first_success_after(ready_at) - stopped_at:.1f} s after the stop")
-    _assert_accounted(tally, allow_errors=False)

@@ -37,8 +37,12 @@ def limits_server(checkpoints, tmp_path_factory):
 
 
 def _error(protocol, server, model, texts, **kwargs) -> str:
-    with pytest.raises(InferenceServerException) as excinfo:
-        client(protocol, server).infer(model, make_inputs(protocol, texts, **kwargs))
+    connection = client(protocol, server)
+    try:
+        with pytest.raises(InferenceServerException) as excinfo:
+            connection.infer(model, make_inputs(protocol, texts, **kwargs))
+    finally:
+        connection.close()  # open connections hold the server's graceful stop
     return str(excinfo.value)
 
 
@@ -98,11 +102,14 @@ def _burst(server, count: int) -> list[tuple[str, float]]:
     """`count` concurrent single-text requests; each ends as ('ok' | its error, seconds taken)."""
     def one(i):
         started = time.monotonic()
+        connection = client("grpc", server)
         try:
-            client("grpc", server).infer("small_queue", make_inputs("grpc", [f"text {i}"]), client_timeout=60)
+            connection.infer("small_queue", make_inputs("grpc", [f"text {i}"]), client_timeout=60)
             return "ok", time.monotonic() - started
         except InferenceServerException as e:
             return str(e), time.monotonic() - started
+        finally:
+            connection.close()
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(one, range(count)))
@@ -121,8 +128,8 @@ def test_a_full_queue_refuses_at_once_with_unavailable(limits_server):
 def test_the_client_retries_through_overload(limits_server):
     from triton_pooling import PoolingClient
 
-    with PoolingClient(limits_server.options.grpc_url, retries=8, backoff=0.2, max_concurrency=12,
+    with PoolingClient(limits_server.options.grpc_url, retries=8, backoff=0.2, max_concurrency=6,
                        max_request_size=1) as pooling:
-        outputs = pooling.classify([f"text {i}" for i in range(12)], model="small_queue")
-    assert len(outputs) == 12
+        outputs = pooling.classify([f"text {i}" for i in range(6)], model="small_queue")
+    assert len(outputs) == 6
     assert all(abs(float(np.sum(o.outputs.probs)) - 1.0) < 1e-5 for o in outputs)

@@ -26,7 +26,7 @@ class FakeWorld:
 
     def at(self, t: float, *pids: int, model: str = "m") -> list[str]:
         self.now = t
-        self.stubs = [Stub(p, model) for p in pids]
+        self.stubs = [Stub(p, model, f"region_{p}") for p in pids]
         return self.supervisor.dead_models()
 
 
