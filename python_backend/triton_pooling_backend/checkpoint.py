@@ -101,8 +101,7 @@ def load_checkpoint(settings: ModelSettings) -> LoadedCheckpoint:
             f"checkpoint {path} has no *.safetensors weights; pickled weights load only with "
             "parameter allow_unsafe_weights = true"
         )
-    if settings.intra_op_threads:
-        torch.set_num_threads(settings.intra_op_threads)
+    torch.set_num_threads(settings.threads)  # as set, else the CPUs split among the model's instances
     device = _pick_device(settings.device, torch)
     auto_class = {
         PoolingTask.EMBED: transformers.AutoModel,

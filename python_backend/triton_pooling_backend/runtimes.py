@@ -64,7 +64,7 @@ def build_encoder(checkpoint: LoadedCheckpoint, settings: ModelSettings,
         return Runtime.TORCH, torch_encoder(model)
     from .onnx_encoder import build_onnx_encoder, parity_error
 
-    threads = settings.intra_op_threads or torch.get_num_threads()
+    threads = settings.threads
     types = checkpoint.accepts_token_type_ids
     try:
         encoder = build_onnx_encoder(model, settings.checkpoint, cache_dir, types, threads)

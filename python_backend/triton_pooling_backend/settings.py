@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -62,6 +63,7 @@ class ModelSettings:
     intra_op_threads: int  # 0: torch's default
     max_batch_size: int
     runtime: Runtime | None = None  # None: onnx for embed/token_embed when it matches torch, else torch
+    instance_count: int = 1  # the model's instances (instance_group), which share this host's CPUs
     max_text_bytes: int | None = None  # None: limits.DEFAULT_MAX_TEXT_BYTES
     max_texts_per_request: int | None = None  # None: max_batch_size
 
@@ -101,9 +103,18 @@ class ModelSettings:
             intra_op_threads=_parse_int(raw, "intra_op_threads", 0, minimum=0),
             max_batch_size=int(config.get("max_batch_size", 0)),
             runtime=_parse_enum(raw, "runtime", Runtime, None),
+            instance_count=sum(int(g.get("count", 1)) for g in config.get("instance_group") or [{}]),
             max_text_bytes=_parse_int(raw, "max_text_bytes", None, minimum=1),
             max_texts_per_request=_parse_int(raw, "max_texts_per_request", None, minimum=1),
         )
+
+
+    @property
+    def threads(self) -> int:
+        """Intra-op threads per instance: as set, else the CPUs split among the instances (more
+        threads than cores stalled ONNX Runtime's pool on 2 cores, docs/performance.md)."""
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return self.intra_op_threads or max(1, cpus // max(1, self.instance_count))
 
 
 def resolve_checkpoint(value: str, model_dir: Path) -> Path:

@@ -72,3 +72,17 @@ def test_export_is_cached_by_content(checkpoints, tmp_path):
     stamp = path.stat().st_mtime_ns
     build_encoder(service.checkpoint, settings, cache_dir=tmp_path)
     assert path.stat().st_mtime_ns == stamp, "a second load must reuse the cached export"
+
+
+def test_threads_split_the_cpus_among_instances(checkpoints, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    raw = {"pooling_task": {"string_value": "embed"}, "checkpoint": {"string_value": str(checkpoints["bert-embed"])}}
+    two = ModelSettings.from_model_config({"parameters": raw, "instance_group": [{"count": 2, "kind": "KIND_CPU"}]},
+                                          checkpoints["bert-embed"])
+    assert (two.instance_count, two.threads) == (2, 2)
+    assert ModelSettings.from_model_config({"parameters": raw}, checkpoints["bert-embed"]).threads == 4
+    pinned = {**raw, "intra_op_threads": {"string_value": "3"}}
+    assert ModelSettings.from_model_config({"parameters": pinned, "instance_group": [{"count": 2}]},
+                                           checkpoints["bert-embed"]).threads == 3
