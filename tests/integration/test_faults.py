@@ -45,7 +45,7 @@ def serve(checkpoints, tmp_path_factory):
         command.wait_ready()
         yield command
     finally:
-        command.stop()
+        command.stop(timeout=10)  # the last test leaves a half-loaded version a graceful stop waits 30 s on
 
 
 @pytest.fixture(scope="module")

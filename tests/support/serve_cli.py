@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from triton_pooling.server import is_ready
-from triton_pooling.stubs import command_line, descendants
+from triton_pooling.stubs import command_line, descendants, remove_shm_regions, stubs
 
 from .triton import free_ports
 
@@ -61,8 +61,10 @@ class ServeCommand:
         return pids[0]
 
     def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM (serve stops tritonserver gracefully); after `timeout` s, kill them all."""
         if self.process is not None and self.process.poll() is None:
             servers = descendants(self.process.pid)
+            regions = [s.shm_region for pid in servers for s in stubs(pid)]
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
@@ -70,6 +72,7 @@ class ServeCommand:
                 for pid in [self.process.pid, *servers]:
                     _kill_group(pid)
                 self.process.wait()
+                remove_shm_regions(regions)
         if self._output is not None:
             self._output.close()
             self._output = None
