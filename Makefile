@@ -35,5 +35,9 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest tests/integration -q
 
+# Bounded soak (3 minutes, loopback only): exits 1 if anything is lost or mismatched.
+soak: models
+	$(PY) soak/run_soak.py --duration 180 --threads 8 --out build/soak.json
+
 clean:
 	rm -rf $(VENV) model_repository/*/checkpoint .pytest_cache
