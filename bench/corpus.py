@@ -46,12 +46,14 @@ def make_corpus(name: str, size: int, seed: int = DEFAULT_SEED) -> list[str]:
     return [make_text(rng, LENGTHS[rng.choice(classes)]) for _ in range(size)]
 
 
-def perf_analyzer_data(texts: list[str]) -> dict:
-    """perf_analyzer `--input-data` JSON: one single-text request per entry, cycled through."""
-    return {"data": [{"TEXT": {"content": [t], "shape": [1]}} for t in texts]}
+def perf_analyzer_data(texts: list[str], truncate: int | None = None) -> dict:
+    """perf_analyzer `--input-data` JSON: one single-text request per entry, cycled through;
+    `truncate` adds TRUNCATE_PROMPT_TOKENS (models whose tokenizer makes long texts too long)."""
+    extra = {} if truncate is None else {"TRUNCATE_PROMPT_TOKENS": {"content": [truncate], "shape": [1]}}
+    return {"data": [{"TEXT": {"content": [t], "shape": [1]}, **extra} for t in texts]}
 
 
-def write_perf_analyzer_data(texts: list[str], path: Path) -> Path:
+def write_perf_analyzer_data(texts: list[str], path: Path, truncate: int | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(perf_analyzer_data(texts)))
+    path.write_text(json.dumps(perf_analyzer_data(texts, truncate)))
     return path
