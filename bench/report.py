@@ -51,7 +51,8 @@ def table(rows: list[Measurement]) -> str:
         top = ceiling(rows, m.corpus)
         infinity = _find(rows, INFINITY, concurrency=m.concurrency, corpus=m.corpus)
         x_ceiling = f"{m.throughput / top.throughput:.2f}" if top else "-"
-        x_infinity = f"{m.throughput / infinity.throughput:.2f}" if infinity and m.task == "embed" else "-"
+        served = m.system != inprocess.SYSTEM and m.task == "embed"
+        x_infinity = f"{m.throughput / infinity.throughput:.2f}" if infinity and served else "-"
         note = f" ({m.note})" if m.note else ""
         lines.append(f"| {m.system}{note} | {m.task} | {m.protocol} | {m.corpus} | {m.concurrency} | "
                      f"{m.throughput:.1f} | {_ms(m.p50_ms)} | {_ms(m.p99_ms)} | {x_ceiling} | {x_infinity} |")
