@@ -5,16 +5,21 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install models serve test test-unit test-integration bench bench-smoke soak clean
+.PHONY: install system-deps models serve test test-unit test-integration bench bench-smoke soak clean
 
 # The CPU build of torch lies on this machine's disk for `torch==2.13.0`; an unpinned torch would
 # pull a multi-GB CUDA build, so it is installed first and pinned.
-$(STAMP): client/pyproject.toml python_backend/pyproject.toml requirements-test.txt
+$(STAMP): client/pyproject.toml python_backend/pyproject.toml requirements-test.txt requirements-bench.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e './client[server]' -e './python_backend[default-models]' -r requirements-test.txt
+	$(PIP) install -q -e './client[server]' -e './python_backend[default-models]' \
+		-r requirements-test.txt -r requirements-bench.txt
 	touch $@
+
+# perf_analyzer (bench, and the suite's bench smoke test) links Debian's libb64.
+system-deps:
+	@ldconfig -p | grep -q libb64.so.0d || (apt-get update -qq && apt-get install -y -qq libb64-0d)
 
 install: $(STAMP)
 
@@ -26,7 +31,7 @@ models: $(STAMP)
 serve: models
 	$(VENV)/bin/triton-pooling serve --model-repository model_repository
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest tests -q
 
 test-unit: $(STAMP)
@@ -34,6 +39,15 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(PY) -m pytest tests/integration -q
+
+# Benchmarks, apart from the tests: Infinity in its own venv, then the side-by-side table (~12 min).
+bench: models system-deps
+	$(PY) -m bench.install
+	$(PY) -m bench.run --full --instances 2
+
+# ~30 s of measuring, no Infinity (the suite runs the same as tests/integration/test_bench_smoke.py).
+bench-smoke: models system-deps
+	$(PY) -m bench.run --smoke
 
 # Bounded soak (3 minutes, loopback only): exits 1 if anything is lost or mismatched.
 soak: models
