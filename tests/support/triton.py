@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
-from triton_pooling.model_config import ModelSpec, render_config, render_model_py
+from triton_pooling.model_config import write_model_folder as write_model  # noqa: F401  (tests import it from here)
 from triton_pooling.server import ServerOptions, TritonProcess
 
 
@@ -22,15 +22,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
-
-
-def write_model(repository: Path, spec: ModelSpec) -> Path:
-    """Write one per-task model folder (config.pbtxt + 1/model.py) into a repository."""
-    folder = Path(repository) / spec.name
-    (folder / "1").mkdir(parents=True, exist_ok=True)
-    (folder / "config.pbtxt").write_text(render_config(spec))
-    (folder / "1" / "model.py").write_text(render_model_py(spec.task))
-    return folder
 
 
 @contextlib.contextmanager
