@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from triton_pooling.builder.errors import BuildError
-from triton_pooling.builder.inspection import CheckpointInfo, inspect_checkpoint
+from triton_pooling.builder.inspection import NO_TOKENIZER_LIMIT, CheckpointInfo, inspect_checkpoint
 from triton_pooling.tasks import (
     POOLING_TYPES,
     PoolingTask,
@@ -20,8 +20,6 @@ from .errors import ModelConfigError, allowed
 from .heads import Activation, classifier_activation
 from .settings import Device, ModelSettings
 
-# tokenizer.model_max_length is a huge sentinel when a tokenizer sets no limit.
-_NO_TOKENIZER_LIMIT = 1_000_000
 
 
 @dataclasses.dataclass
@@ -154,7 +152,7 @@ def max_tokens_of(settings: ModelSettings, info: CheckpointInfo, config, tokeniz
     if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
         return info.sentence_transformers.max_seq_length
     limits = [getattr(config, "max_position_embeddings", None)]
-    if tokenizer.model_max_length and tokenizer.model_max_length < _NO_TOKENIZER_LIMIT:
+    if tokenizer.model_max_length and tokenizer.model_max_length < NO_TOKENIZER_LIMIT:
         limits.append(tokenizer.model_max_length)
     limits = [int(v) for v in limits if v]
     if not limits:

@@ -9,7 +9,7 @@ import torch
 from triton_pooling.tasks import PoolingTask, PoolingType
 
 from .checkpoint import LoadedCheckpoint
-from .heads import Activation, activate, embed_rows
+from .heads import apply_head
 from .pooling import pool_sequences, pool_tokens
 from .request_parsing import TextInput
 from .runtimes import build_encoder
@@ -51,10 +51,7 @@ class PoolingEngine:
     def finish(self, rows: torch.Tensor, item: TextInput) -> np.ndarray:
         """Apply the task head with the text's own options."""
         use_activation = self.settings.use_activation if item.use_activation is None else item.use_activation
-        if self.task in (PoolingTask.EMBED, PoolingTask.TOKEN_EMBED):
-            rows = embed_rows(rows.float(), item.dimensions, use_activation)
-        else:
-            rows = activate(rows.float(), self.ckpt.activation if use_activation else Activation.NONE)
+        rows = apply_head(self.task, rows.float(), item.dimensions, use_activation, self.ckpt.activation)
         return rows.cpu().numpy().astype(np.float32, copy=False)
 
     @torch.inference_mode()

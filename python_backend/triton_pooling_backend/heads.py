@@ -6,6 +6,8 @@ import enum
 
 import torch
 
+from triton_pooling.tasks import EMBEDDING_TASKS, PoolingTask
+
 
 class Activation(enum.Enum):
     NONE = "none"
@@ -40,3 +42,11 @@ def embed_rows(rows: torch.Tensor, dimensions: int | None, normalize: bool) -> t
     if normalize:
         rows = torch.nn.functional.normalize(rows, p=2.0, dim=-1)
     return rows
+
+
+def apply_head(task: PoolingTask, rows: torch.Tensor, dimensions: int | None, use_activation: bool,
+               activation: Activation) -> torch.Tensor:
+    """The task's head for one text: embeddings are truncated/normalized, scores activated."""
+    if task in EMBEDDING_TASKS:
+        return embed_rows(rows, dimensions, use_activation)
+    return activate(rows, activation if use_activation else Activation.NONE)

@@ -10,12 +10,13 @@ from typing import Mapping
 
 import numpy as np
 
-from triton_pooling.tasks import OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, Tensor
+from triton_pooling.tasks import Tensor
 
 from .checkpoint import LoadedCheckpoint, load_checkpoint
 from .engine import PoolingEngine
 from .errors import InvalidInputError, PoolingError
 from .limits import RequestLimits
+from .outputs import pack_outputs
 from .request_parsing import InputLimits, TextInput, parse_request
 from .settings import ModelSettings
 from .tokenization import TextTokenizer
@@ -42,7 +43,6 @@ class PoolingService:
                                                settings.max_batch_size)
         self.limits = InputLimits(settings.task, checkpoint.max_tokens, checkpoint.hidden_size, checkpoint.vocab_size,
                                   request_limits)
-        self.output_name = OUTPUT_TENSOR[settings.task]
 
     @classmethod
     def load(cls, settings: ModelSettings) -> "PoolingService":
@@ -73,7 +73,7 @@ class PoolingService:
         for r, p in pending.items():
             idx = range(p.first, p.first + len(p.inputs))
             results = [self.engine.finish(raw[i], flat[i]) for i in idx]
-            answers[r] = self._outputs(results, [len(encoded[i]) for i in idx])
+            answers[r] = pack_outputs(self.settings.task, results, [len(encoded[i]) for i in idx])
         return answers  # type: ignore[return-value]
 
     def _check_lengths(self, p: _Pending, encoded) -> None:
@@ -88,15 +88,3 @@ class PoolingService:
                 )
             if n == 0:
                 raise InvalidInputError(f"{Tensor.TEXT}[{row}] tokenizes to no tokens")
-
-    def _outputs(self, results: list[np.ndarray], token_counts: list[int]) -> Outputs:
-        if self.settings.task in TOKEN_LEVEL_TASKS:
-            rows = max(r.shape[0] for r in results)
-            stacked = np.zeros((len(results), rows, results[0].shape[-1]), dtype=np.float32)
-            for i, r in enumerate(results):
-                stacked[i, : r.shape[0]] = r
-            counts = [r.shape[0] for r in results]
-        else:
-            stacked = np.stack(results).astype(np.float32, copy=False)
-            counts = token_counts
-        return {self.output_name: stacked, Tensor.NUM_TOKENS: np.asarray(counts, dtype=np.int32).reshape(-1, 1)}

@@ -22,7 +22,7 @@ ST_POOLING_FLAGS = {
 # config.json keys of the hidden size across families (DistilBERT says dim, T5-style d_model).
 _HIDDEN_SIZE_KEYS = ("hidden_size", "dim", "d_model")
 # tokenizer_config.json's model_max_length is a huge sentinel when a tokenizer sets no limit.
-_NO_TOKENIZER_LIMIT = 1_000_000
+NO_TOKENIZER_LIMIT = 1_000_000
 _ST_POOLING_MODE = {"cls": PoolingType.CLS, "mean": PoolingType.MEAN, "lasttoken": PoolingType.LAST}
 
 
@@ -71,7 +71,7 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
 def _token_limit(path: Path, config: dict) -> int | None:
     tokenizer_limit = (_read_json(path / "tokenizer_config.json") or {}).get("model_max_length")
     limits = [config.get("max_position_embeddings")]
-    if isinstance(tokenizer_limit, (int, float)) and tokenizer_limit < _NO_TOKENIZER_LIMIT:
+    if isinstance(tokenizer_limit, (int, float)) and tokenizer_limit < NO_TOKENIZER_LIMIT:
         limits.append(tokenizer_limit)
     limits = [int(v) for v in limits if v]
     return min(limits) if limits else None

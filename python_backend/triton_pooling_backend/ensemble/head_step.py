@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from triton_pooling.builder.tensorrt_layout import ATTENTION_MASK, INPUT_IDS
-from triton_pooling.tasks import OPTION_UNSET, OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
+from triton_pooling.tasks import OPTION_UNSET, PoolingTask, Tensor
 
 from ..checkpoint import read_checkpoint_info, resolve_pooling
-from ..heads import Activation, activate, classifier_activation, embed_rows
+from ..heads import apply_head, classifier_activation
+from ..outputs import pack_outputs
 from ..pooling import pool_sequences, pool_tokens
 from .step import StepModel
 
@@ -45,25 +46,12 @@ class HeadStep(StepModel):
             rows = pool_tokens(encoded, mask, ids, self.pooling, step_tag)
             if self.settings_.returned_token_ids:
                 rows = [r[:, list(self.settings_.returned_token_ids)] for r in rows]
-        results = [self._finish(r, d, a).numpy() for r, d, a in zip(rows, dims, activations)]
-        return self._outputs(results, mask.sum(dim=1).tolist())
-
-    def _finish(self, rows: torch.Tensor, dimensions, use_activation) -> torch.Tensor:
-        use = self.settings_.use_activation if use_activation is None else bool(use_activation)
-        if self.task in (PoolingTask.EMBED, PoolingTask.TOKEN_EMBED):
-            return embed_rows(rows, dimensions, use)
-        return activate(rows, self.activation if use else Activation.NONE)
-
-    def _outputs(self, results: list[np.ndarray], token_counts: list[int]) -> dict[str, np.ndarray]:
-        if self.task in TOKEN_LEVEL_TASKS:
-            stacked = np.zeros((len(results), max(r.shape[0] for r in results), results[0].shape[-1]), np.float32)
-            for i, r in enumerate(results):
-                stacked[i, : r.shape[0]] = r
-            token_counts = [r.shape[0] for r in results]
-        else:
-            stacked = np.stack(results).astype(np.float32, copy=False)
-        counts = np.asarray(token_counts, dtype=np.int32).reshape(-1, 1)
-        return {OUTPUT_TENSOR[self.task]: stacked, Tensor.NUM_TOKENS: counts}
+        settings = self.settings_
+        results = [
+            apply_head(task, r, d, settings.use_activation if a is None else bool(a), self.activation).numpy()
+            for r, d, a in zip(rows, dims, activations)
+        ]
+        return pack_outputs(task, results, mask.sum(dim=1).tolist())
 
 
 def _per_row(values, batch: int) -> list:
