@@ -18,6 +18,12 @@ from .tokenization import EncodedText
 
 # Rows per forward pass, whatever the token budget allows (bounds activation memory of tiny texts).
 MAX_ROWS_PER_PASS = 256
+# Padding a CPU pass may carry per row: max(tokens, fraction of the pass's width). On CPU a padded
+# token costs as much as a real one and batching barely helps (ONNX Runtime, 1 thread: 67-69 texts/s
+# for medium texts at batch 1, 2 and 4), so passes join only near-equal lengths: on the mix corpus
+# this took 16-text batches from 58 to 81 texts/s (docs/performance.md, step 2).
+CPU_PAD_SLACK_TOKENS = 2
+CPU_PAD_SLACK_FRACTION = 0.05
 
 
 class PoolingEngine:
@@ -37,16 +43,8 @@ class PoolingEngine:
         return results  # type: ignore[return-value]
 
     def micro_batches(self, lengths: list[int]) -> list[list[int]]:
-        """Indices sorted longest first, cut so rows x longest row stays within the token budget."""
-        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        chunks: list[list[int]] = []
-        for i in order:
-            if chunks and len(chunks[-1]) < MAX_ROWS_PER_PASS and \
-                    (len(chunks[-1]) + 1) * lengths[chunks[-1][0]] <= self.settings.max_batch_tokens:
-                chunks[-1].append(i)
-            else:
-                chunks.append([i])
-        return chunks
+        cpu = self.ckpt.device.type == "cpu"
+        return micro_batches(lengths, self.settings.max_batch_tokens, pad_slack=_cpu_pad_slack if cpu else None)
 
     def finish(self, rows: torch.Tensor, item: TextInput) -> np.ndarray:
         """Apply the task head with the text's own options."""
@@ -85,3 +83,23 @@ class PoolingEngine:
         if self.settings.returned_token_ids:
             rows = [r[:, list(self.settings.returned_token_ids)] for r in rows]
         return rows
+
+
+def _cpu_pad_slack(width: int) -> int:
+    return max(CPU_PAD_SLACK_TOKENS, int(CPU_PAD_SLACK_FRACTION * width))
+
+
+def micro_batches(lengths: list[int], max_tokens: int, pad_slack=None) -> list[list[int]]:
+    """Indices sorted longest first, cut so rows x longest row stays within `max_tokens` and, with
+    `pad_slack(width)`, no row is padded by more than that many tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    chunks: list[list[int]] = []
+    for i in order:
+        if chunks:
+            chunk, width = chunks[-1], lengths[chunks[-1][0]]
+            fits = len(chunk) < MAX_ROWS_PER_PASS and (len(chunk) + 1) * width <= max_tokens
+            if fits and (pad_slack is None or width - lengths[i] <= pad_slack(width)):
+                chunk.append(i)
+                continue
+        chunks.append([i])
+    return chunks
