@@ -43,7 +43,7 @@ test-integration: $(STAMP)
 # Benchmarks, apart from the tests: Infinity in its own venv, then the side-by-side table (~12 min).
 bench: models system-deps
 	$(PY) -m bench.install
-	$(PY) -m bench.run --full --instances 2
+	$(PY) -m bench.run --full
 
 # ~30 s of measuring, no Infinity (the suite runs the same as tests/integration/test_bench_smoke.py).
 bench-smoke: models system-deps

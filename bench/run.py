@@ -151,6 +151,7 @@ def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
     parser.add_argument("--offline-texts", type=int, help="texts in the client's offline job (0 skips)")
     parser.add_argument("--no-infinity", action="store_true")
     parser.add_argument("--queue-delay-us", type=int)
+    parser.add_argument("--preferred-batch-sizes", help="comma-separated dynamic-batcher preferred sizes")
     parser.add_argument("--instances", type=int)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config parameter for every served model, e.g. runtime=torch")
@@ -173,7 +174,8 @@ def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
         if not sep:
             parser.error(f"--param {item!r}: expected KEY=VALUE")
         params.append((key, value))
-    knobs = ServingKnobs(args.queue_delay_us, args.instances, tuple(params), args.response_cache)
+    knobs = ServingKnobs(args.queue_delay_us, args.instances, tuple(params), args.response_cache,
+                         _ints(args.preferred_batch_sizes) if args.preferred_batch_sizes else ())
     return plan, knobs, args
 
 

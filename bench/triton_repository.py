@@ -18,6 +18,7 @@ class ServingKnobs:
     instance_count: int | None = None
     parameters: tuple[tuple[str, str], ...] = ()  # extra config parameters, e.g. (("runtime", "torch"),)
     response_cache: bool = False  # the server must then be started with a cache size
+    preferred_batch_sizes: tuple[int, ...] = ()  # () : as shipped
 
 
 def build_repository(target: Path, models: tuple[str, ...] = TASK_MODELS, knobs: ServingKnobs = ServingKnobs()) -> Path:
@@ -44,6 +45,10 @@ def apply_knobs(config: str, knobs: ServingKnobs) -> str:
                         config)
     if knobs.instance_count is not None:
         config = re.sub(r"count: \d+", f"count: {knobs.instance_count}", config)
+    if knobs.preferred_batch_sizes:
+        config = re.sub(r"  preferred_batch_size: \[[^\]]*\]\n", "", config)
+        sizes = ", ".join(str(n) for n in knobs.preferred_batch_sizes)
+        config = config.replace("dynamic_batching {\n", f"dynamic_batching {{\n  preferred_batch_size: [ {sizes} ]\n")
     for key, value in knobs.parameters:
         config += f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}\n'
     if knobs.response_cache and "response_cache" not in config:

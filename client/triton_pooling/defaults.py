@@ -17,8 +17,10 @@ SEEDED = "checkpoint"  # <model>/checkpoint/, written by `python -m triton_pooli
 # The PRM-shaped seeded checkpoint's step tag `<extra_0>` (byte-level vocabulary: 256 bytes, then
 # <|endoftext|>, then <extra_0>).
 SEEDED_STEP_TAG_ID = 257
-# Two single-threaded instances beat one two-threaded instance on 2 cores (docs/performance.md, step 3).
-EMBEDDING_INSTANCES = 2
+# Single-threaded instances beat one two-threaded instance on 2 cores, and one more instance than
+# cores keeps both cores busy while an instance waits for its next batch: 3 served 149 texts/s at
+# concurrency 32 against 134 for 2 (docs/performance.md, step 3).
+EMBEDDING_INSTANCES = 3
 
 DEFAULT_MODELS = (
     ModelSpec("embed", PoolingTask.EMBED, MINILM, instance_count=EMBEDDING_INSTANCES),

@@ -35,6 +35,7 @@ class ModelSpec:
     parameters: Mapping[str, str] = dataclasses.field(default_factory=dict)  # more config parameters
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
+    preferred_batch_sizes: tuple[int, ...] = ()
     instance_count: int = 1
     response_cache: bool = False
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE  # 0: unbounded
@@ -53,7 +54,8 @@ def render_config(spec: ModelSpec) -> str:
         f'name: "{spec.name}"',
         'backend: "python"',
         f"max_batch_size: {spec.max_batch_size}",
-        f"dynamic_batching {{\n  max_queue_delay_microseconds: {spec.queue_delay_us}\n{_queue_policy(spec)}}}",
+        f"dynamic_batching {{\n{_preferred(spec)}  max_queue_delay_microseconds: {spec.queue_delay_us}\n"
+        f"{_queue_policy(spec)}}}",
         f"instance_group [ {{ count: {spec.instance_count} kind: KIND_CPU }} ]",
         "",
         f"input [\n{inputs}\n]",
@@ -67,6 +69,12 @@ def render_config(spec: ModelSpec) -> str:
     if spec.response_cache:
         lines.append("response_cache { enable: true }")
     return "\n".join(lines) + "\n"
+
+
+def _preferred(spec: ModelSpec) -> str:
+    if not spec.preferred_batch_sizes:
+        return ""
+    return f"  preferred_batch_size: [ {', '.join(str(n) for n in spec.preferred_batch_sizes)} ]\n"
 
 
 def _queue_policy(spec: ModelSpec) -> str:

@@ -69,3 +69,9 @@ def test_table_ratios_and_targets():
     share = results["token_embed / embed throughput (gRPC, c=32)"]
     assert share.value == pytest.approx(100 / 140) and not share.met
     assert "MISSED token_embed / embed throughput (gRPC, c=32): 0.71 (goal >= 0.80) (missed by 0.09)" in share.line()
+
+
+def test_preferred_batch_sizes_knob_replaces_the_shipped_ones():
+    config = "dynamic_batching {\n  preferred_batch_size: [ 4 ]\n  max_queue_delay_microseconds: 2000\n}\n"
+    out = apply_knobs(config, ServingKnobs(preferred_batch_sizes=(8, 16)))
+    assert out.count("preferred_batch_size") == 1 and "preferred_batch_size: [ 8, 16 ]" in out

@@ -22,3 +22,9 @@ def test_config_has_contract_essentials():
                    "dims: [ -1, -1 ]", 'key: "pooling_task" value { string_value: "token_embed" }',
                    'name: "INPUT_IDS" data_type: TYPE_INT64 dims: [ -1 ] optional: true allow_ragged_batch: true']:
         assert needle in text
+
+
+def test_preferred_batch_sizes_are_rendered_into_the_batcher():
+    text = render_config(ModelSpec("m", PoolingTask.EMBED, "/ckpt", preferred_batch_sizes=(8, 16)))
+    assert "dynamic_batching {\n  preferred_batch_size: [ 8, 16 ]\n  max_queue_delay_microseconds: 2000\n" in text
+    assert "preferred_batch_size" not in render_config(ModelSpec("m", PoolingTask.EMBED, "/ckpt"))
