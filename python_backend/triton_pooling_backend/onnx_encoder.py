@@ -88,7 +88,23 @@ def load_session(path: Path, threads: int):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def build_onnx_encoder(model, checkpoint: Path, cache_dir: Path, with_token_types: bool, threads: int) -> OnnxEncoder:
+def quantize_int8(fp32: Path, path: Path) -> None:
+    """Dynamic int8: the weight MatMuls get per-channel int8 weights (VNNI kernels), activations are
+    quantized per call; attention's activation x activation products stay fp32."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    activation_products = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] not in weights]
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
+                     nodes_to_exclude=activation_products)
+    os.replace(tmp, path)
+
+
+def build_onnx_encoder(model, checkpoint: Path, cache_dir: Path, with_token_types: bool, threads: int,
+                       int8: bool = False) -> OnnxEncoder:
     """Export (or reuse the cached export) under a file lock: sibling models of one checkpoint
     load in parallel and must not export it twice."""
     path = cache_file(checkpoint, cache_dir, with_token_types)
@@ -96,6 +112,10 @@ def build_onnx_encoder(model, checkpoint: Path, cache_dir: Path, with_token_type
     with _locked(path.with_suffix(".lock")):
         if not path.is_file():
             export_encoder(model, path, with_token_types)
+        if int8:
+            fp32, path = path, path.with_name(path.stem + "-int8.onnx")
+            if not path.is_file():
+                quantize_int8(fp32, path)
     return OnnxEncoder(load_session(path, threads), input_names(with_token_types))
 
 

@@ -4,6 +4,10 @@ torch always works. ONNX Runtime fp32 (see `onnx_encoder`) is several times fast
 batches; with no `runtime` parameter it is chosen for embed/token_embed whenever it can serve
 (fp32, CPU, export succeeds) and matches torch within PARITY_TOLERANCE on a mixed-length batch,
 else torch serves. An explicit `runtime: onnx` that cannot serve is an error instead.
+
+`runtime: onnx_int8` (opt-in, never the default) serves the same graph with int8 weights: faster
+and lossy (its measured error is in docs/performance.md); it is refused only when its error on the
+parity batch shows a broken graph (> INT8_SANITY_TOLERANCE), and the error it has is logged.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ Encoder = Callable[[dict], torch.Tensor]
 ONNX_TASKS = (PoolingTask.EMBED, PoolingTask.TOKEN_EMBED)
 # Max-abs (relative to the states' scale) ONNX may differ from torch by and still be the default.
 PARITY_TOLERANCE = 1e-5
+# Relative max-abs beyond which an int8 graph is taken as broken rather than lossy.
+INT8_SANITY_TOLERANCE = 0.5
 DEFAULT_ONNX_CACHE = Path.home() / ".cache" / "triton-pooling" / "onnx"
 
 log = logging.getLogger(__name__)
@@ -56,29 +62,33 @@ def build_encoder(checkpoint: LoadedCheckpoint, settings: ModelSettings,
     model = checkpoint.model
     if settings.runtime is Runtime.TORCH:
         return Runtime.TORCH, torch_encoder(model)
-    explicit = settings.runtime is Runtime.ONNX
+    asked = settings.runtime  # None: the default choice
     reason = onnx_unfit_reason(checkpoint, settings)
     if reason is not None:
-        if explicit:
-            raise ModelConfigError(f"parameter 'runtime' is 'onnx', but {reason}; allowed here: torch")
+        if asked is not None:
+            raise ModelConfigError(f"parameter 'runtime' is {asked.value!r}, but {reason}; allowed here: torch")
         return Runtime.TORCH, torch_encoder(model)
     from .onnx_encoder import build_onnx_encoder, parity_error
 
-    threads = settings.threads
+    runtime = asked or Runtime.ONNX
     types = checkpoint.accepts_token_type_ids
     try:
-        encoder = build_onnx_encoder(model, settings.checkpoint, cache_dir, types, threads)
+        encoder = build_onnx_encoder(model, settings.checkpoint, cache_dir, types, settings.threads,
+                                     int8=runtime is Runtime.ONNX_INT8)
         error = parity_error(encoder, model, checkpoint.pad_token_id, types)
     except Exception as e:  # any exporter/runtime failure: explicit asks fail, the default falls back
-        if explicit:
-            raise ModelConfigError(f"parameter 'runtime' is 'onnx', but the ONNX export of {settings.checkpoint} "
-                                   f"failed: {type(e).__name__}: {e}; use runtime 'torch'") from e
+        if asked is not None:
+            raise ModelConfigError(f"parameter 'runtime' is {asked.value!r}, but the ONNX export of "
+                                   f"{settings.checkpoint} failed: {type(e).__name__}: {e}; use runtime 'torch'") from e
         log.warning("ONNX export of %s failed (%s: %s); serving with torch", settings.checkpoint, type(e).__name__, e)
         return Runtime.TORCH, torch_encoder(model)
-    if error > PARITY_TOLERANCE:
-        if explicit:
-            raise ModelConfigError(f"parameter 'runtime' is 'onnx', but the ONNX graph of {settings.checkpoint} differs "
-                                   f"from torch by {error:.2e} (> {PARITY_TOLERANCE:.0e}); use runtime 'torch'")
+    tolerance = INT8_SANITY_TOLERANCE if runtime is Runtime.ONNX_INT8 else PARITY_TOLERANCE
+    if error > tolerance:
+        if asked is not None:
+            raise ModelConfigError(f"parameter 'runtime' is {asked.value!r}, but its graph of {settings.checkpoint} "
+                                   f"differs from torch by {error:.2e} (> {tolerance:.0e}); use runtime 'torch'")
         log.warning("ONNX graph of %s differs from torch by %.2e; serving with torch", settings.checkpoint, error)
         return Runtime.TORCH, torch_encoder(model)
-    return Runtime.ONNX, encoder
+    log.info("runtime %s serves %s; hidden states differ from torch by %.2e (relative max-abs)",
+             runtime.value, settings.checkpoint, error)
+    return runtime, encoder

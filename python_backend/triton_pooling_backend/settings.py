@@ -24,6 +24,7 @@ class Runtime(str, enum.Enum):
 
     TORCH = "torch"
     ONNX = "onnx"
+    ONNX_INT8 = "onnx_int8"  # opt-in: int8 weights, faster, lossy (docs/performance.md)
 
 
 class Device(str, enum.Enum):

@@ -37,7 +37,7 @@ def _embed(service, texts: list[str], name: str) -> list[np.ndarray]:
 def test_runtime_parameter_parses_and_names_allowed_values(checkpoints):
     assert _settings(checkpoints["bert-embed"], runtime="ONNX").runtime is Runtime.ONNX
     assert _settings(checkpoints["bert-embed"]).runtime is None
-    with pytest.raises(ModelConfigError, match=r"parameter 'runtime' is 'fast'; allowed: torch, onnx"):
+    with pytest.raises(ModelConfigError, match=r"parameter 'runtime' is 'fast'; allowed: torch, onnx, onnx_int8"):
         _settings(checkpoints["bert-embed"], runtime="fast")
 
 
@@ -86,3 +86,30 @@ def test_threads_split_the_cpus_among_instances(checkpoints, monkeypatch):
     pinned = {**raw, "intra_op_threads": {"string_value": "3"}}
     assert ModelSettings.from_model_config({"parameters": pinned, "instance_group": [{"count": 2}]},
                                            checkpoints["bert-embed"]).threads == 3
+
+
+def test_int8_is_opt_in_quantized_cached_and_close(checkpoints, tmp_path):
+    from triton_pooling_backend.onnx_encoder import cache_file
+    from triton_pooling_backend.runtimes import build_encoder
+
+    path = checkpoints["bert-embed"]
+    reference = _service(_settings(path, runtime="torch"))
+    settings = _settings(path, runtime="onnx_int8")
+    runtime, encoder = build_encoder(reference.checkpoint, settings, cache_dir=tmp_path)
+    fp32 = cache_file(settings.checkpoint, tmp_path, with_token_types=True)
+    assert runtime is Runtime.ONNX_INT8 and fp32.with_name(fp32.stem + "-int8.onnx").is_file()
+    assert _settings(path).runtime is None, "int8 is never the default"
+    int8 = _service(_settings(path, runtime="onnx_int8"))
+    assert int8.engine.runtime is Runtime.ONNX_INT8
+    errors, cosines = [], []
+    for a, b in zip(_embed(int8, TEXTS, "EMBEDDING"), _embed(reference, TEXTS, "EMBEDDING")):
+        errors.append(float(np.max(np.abs(a - b))))
+        cosines.append(float(a @ b))
+    assert max(errors) > 1e-5, "int8 weights must actually change the outputs"
+    assert min(cosines) > 0.95
+
+
+def test_int8_on_a_classifier_is_refused_naming_what_serves(checkpoints):
+    with pytest.raises(ModelConfigError, match=r"'runtime' is 'onnx_int8', but task 'seq_classify' runs on torch only"
+                                               r".*allowed here: torch"):
+        _service(_settings(checkpoints["bert-seq-3"], "seq_classify", runtime="onnx_int8"))

@@ -4,12 +4,12 @@ CPU without padding a row by more than the slack."""
 from hypothesis import given
 from hypothesis import strategies as st
 
-from triton_pooling_backend.engine import MAX_ROWS_PER_PASS, _cpu_pad_slack, micro_batches
+from triton_pooling_backend.engine import MAX_ROWS_PER_PASS, cpu_pad_slack, micro_batches
 
 
 def test_near_equal_lengths_share_a_pass_and_others_do_not():
     lengths = [120, 11, 34, 12, 33, 11]
-    chunks = micro_batches(lengths, max_tokens=4096, pad_slack=_cpu_pad_slack)
+    chunks = micro_batches(lengths, max_tokens=4096, pad_slack=cpu_pad_slack)
     assert chunks == [[0], [2, 4], [3, 1, 5]]
 
 
@@ -21,7 +21,7 @@ def test_without_slack_only_the_budget_cuts():
 
 @given(st.lists(st.integers(1, 600), min_size=1, max_size=300), st.integers(1, 8192), st.booleans())
 def test_every_text_once_within_budget_and_slack(lengths, max_tokens, cpu):
-    slack = _cpu_pad_slack if cpu else None
+    slack = cpu_pad_slack if cpu else None
     chunks = micro_batches(lengths, max_tokens, slack)
     assert sorted(i for c in chunks for i in c) == list(range(len(lengths)))
     for chunk in chunks:
