@@ -4,9 +4,10 @@ machine's noise hits every variant alike:
 - tokenizer: one batched fast-tokenizer call vs one call per text;
 - encoder runtime: torch vs ONNX Runtime fp32 vs the opt-in int8 graph (and each one's fidelity to
   transformers);
-- token budget: one padded pass vs length-sorted passes of at most N padded tokens.
+- token budget: one padded pass vs length-sorted passes of at most N padded tokens;
+- padding: passes padded to their longest row vs passes of near-equal lengths only (CPU rule).
 
-    python -m bench.steps [--rounds 3] [--batch 32]
+    python -m bench.steps [--rounds 3] [--batch 32] [--threads 1]
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ SEEDED = "checkpoint"  # <model>/checkpoint/, written by `python -m triton_pooli
 # The PRM-shaped seeded checkpoint's step tag `<extra_0>` (byte-level vocabulary: 256 bytes, then
 # <|endoftext|>, then <extra_0>).
 SEEDED_STEP_TAG_ID = 257
-# CPU serving (docs/performance.md, step 3): instances get the cores split among them as threads,
-# and single-threaded ones win on 2 cores: a two-threaded torch instance stalled ~500 ms at p99 even
+# CPU serving (docs/performance.md, steps 4 and 5): instances get the cores split among them as
+# threads, and single-threaded ones win on 2 cores: a two-threaded torch instance stalled ~500 ms at p99 even
 # at concurrency 1. One more instance than cores keeps both cores busy while an instance waits for
 # its next batch (embed: 149 vs 134 texts/s at concurrency 32 with 3 vs 2).
 EMBEDDING_INSTANCES = 3

@@ -21,7 +21,7 @@ MAX_ROWS_PER_PASS = 256
 # Padding a CPU pass may carry per row: max(tokens, fraction of the pass's width). On CPU a padded
 # token costs as much as a real one and batching barely helps (ONNX Runtime, 1 thread: 67-69 texts/s
 # for medium texts at batch 1, 2 and 4), so passes join only near-equal lengths: on the mix corpus
-# this took 16-text batches from 58 to 81 texts/s (docs/performance.md, step 2).
+# this took 16-text batches from 58 to 81 texts/s (docs/performance.md, step 3).
 CPU_PAD_SLACK_TOKENS = 2
 CPU_PAD_SLACK_FRACTION = 0.05
 
