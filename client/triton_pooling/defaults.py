@@ -18,9 +18,9 @@ SEEDED = "checkpoint"  # <model>/checkpoint/, written by `python -m triton_pooli
 # <|endoftext|>, then <extra_0>).
 SEEDED_STEP_TAG_ID = 257
 # CPU serving (docs/performance.md, steps 4 and 5): instances get the cores split among them as
-# threads, and single-threaded ones win on 2 cores: a two-threaded torch instance stalled ~500 ms at p99 even
-# at concurrency 1. One more instance than cores keeps both cores busy while an instance waits for
-# its next batch (embed: 149 vs 134 texts/s at concurrency 32 with 3 vs 2).
+# threads, and single-threaded ones win on 2 cores: a two-threaded torch instance stalled ~500 ms
+# at p99 even at concurrency 1. One more instance than cores keeps both cores busy while an
+# instance waits for its next batch (embed: 149 vs 134 texts/s at concurrency 32 with 3 vs 2).
 EMBEDDING_INSTANCES = 3
 CLASSIFIER_INSTANCES = 2  # the seeded classifiers are small: 2 serve as fast as 3 in less memory
 # No batcher delay: single-text requests that arrive together then spread over idle instances
