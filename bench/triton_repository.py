@@ -8,6 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
+from triton_pooling.model_config import preferred_batch_line
+
 ROOT = Path(__file__).resolve().parent.parent
 TASK_MODELS = ("embed", "token_embed", "seq_classify", "token_classify")
 
@@ -47,8 +49,8 @@ def apply_knobs(config: str, knobs: ServingKnobs) -> str:
         config = re.sub(r"count: \d+", f"count: {knobs.instance_count}", config)
     if knobs.preferred_batch_sizes:
         config = re.sub(r"  preferred_batch_size: \[[^\]]*\]\n", "", config)
-        sizes = ", ".join(str(n) for n in knobs.preferred_batch_sizes)
-        config = config.replace("dynamic_batching {\n", f"dynamic_batching {{\n  preferred_batch_size: [ {sizes} ]\n")
+        line = preferred_batch_line(knobs.preferred_batch_sizes)
+        config = config.replace("dynamic_batching {\n", "dynamic_batching {\n" + line)
     for key, value in knobs.parameters:
         config += f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}\n'
     if knobs.response_cache and "response_cache" not in config:

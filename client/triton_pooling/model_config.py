@@ -72,9 +72,12 @@ def render_config(spec: ModelSpec) -> str:
 
 
 def _preferred(spec: ModelSpec) -> str:
-    if not spec.preferred_batch_sizes:
-        return ""
-    return f"  preferred_batch_size: [ {', '.join(str(n) for n in spec.preferred_batch_sizes)} ]\n"
+    return preferred_batch_line(spec.preferred_batch_sizes) if spec.preferred_batch_sizes else ""
+
+
+def preferred_batch_line(sizes: tuple[int, ...]) -> str:
+    """The dynamic_batching line that lists preferred batch sizes (indented, newline-ended)."""
+    return f"  preferred_batch_size: [ {', '.join(str(n) for n in sizes)} ]\n"
 
 
 def _queue_policy(spec: ModelSpec) -> str:

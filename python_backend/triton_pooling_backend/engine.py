@@ -33,6 +33,7 @@ class PoolingEngine:
         self.task = settings.task
         # embed/token_embed hidden states: ONNX Runtime when it matches torch (runtimes.py)
         self.runtime, self.encoder = build_encoder(checkpoint, settings)
+        self.pad_slack = cpu_pad_slack if checkpoint.device.type == "cpu" else None  # GPUs: budget only
 
     def run(self, encoded: list[EncodedText]) -> list[torch.Tensor]:
         """Raw per-text rows (pooled states or logits), in input order."""
@@ -43,8 +44,7 @@ class PoolingEngine:
         return results  # type: ignore[return-value]
 
     def micro_batches(self, lengths: list[int]) -> list[list[int]]:
-        cpu = self.ckpt.device.type == "cpu"
-        return micro_batches(lengths, self.settings.max_batch_tokens, pad_slack=cpu_pad_slack if cpu else None)
+        return micro_batches(lengths, self.settings.max_batch_tokens, self.pad_slack)
 
     def finish(self, rows: torch.Tensor, item: TextInput) -> np.ndarray:
         """Apply the task head with the text's own options."""

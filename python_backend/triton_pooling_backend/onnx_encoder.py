@@ -61,6 +61,11 @@ def cache_file(checkpoint: Path, cache_dir: Path, with_token_types: bool) -> Pat
     return cache_dir / f"encoder-{digest.hexdigest()[:24]}.onnx"
 
 
+def int8_cache_file(fp32: Path) -> Path:
+    """The int8 graph quantized from an fp32 cache file, kept beside it."""
+    return fp32.with_name(fp32.stem + "-int8.onnx")
+
+
 def export_encoder(model, path: Path, with_token_types: bool) -> None:
     """Export with dynamic batch and sequence axes; written to a temp file, then renamed."""
     names = input_names(with_token_types)
@@ -113,7 +118,7 @@ def build_onnx_encoder(model, checkpoint: Path, cache_dir: Path, with_token_type
         if not path.is_file():
             export_encoder(model, path, with_token_types)
         if int8:
-            fp32, path = path, path.with_name(path.stem + "-int8.onnx")
+            fp32, path = path, int8_cache_file(path)
             if not path.is_file():
                 quantize_int8(fp32, path)
     return OnnxEncoder(load_session(path, threads), input_names(with_token_types))

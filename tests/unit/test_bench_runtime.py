@@ -89,15 +89,15 @@ def test_threads_split_the_cpus_among_instances(checkpoints, monkeypatch):
 
 
 def test_int8_is_opt_in_quantized_cached_and_close(checkpoints, tmp_path):
-    from triton_pooling_backend.onnx_encoder import cache_file
+    from triton_pooling_backend.onnx_encoder import cache_file, int8_cache_file
     from triton_pooling_backend.runtimes import build_encoder
 
     path = checkpoints["bert-embed"]
     reference = _service(_settings(path, runtime="torch"))
     settings = _settings(path, runtime="onnx_int8")
-    runtime, encoder = build_encoder(reference.checkpoint, settings, cache_dir=tmp_path)
+    runtime, _ = build_encoder(reference.checkpoint, settings, cache_dir=tmp_path)
     fp32 = cache_file(settings.checkpoint, tmp_path, with_token_types=True)
-    assert runtime is Runtime.ONNX_INT8 and fp32.with_name(fp32.stem + "-int8.onnx").is_file()
+    assert runtime is Runtime.ONNX_INT8 and int8_cache_file(fp32).is_file()
     assert _settings(path).runtime is None, "int8 is never the default"
     int8 = _service(_settings(path, runtime="onnx_int8"))
     assert int8.engine.runtime is Runtime.ONNX_INT8
