@@ -9,11 +9,11 @@ STAMP := $(VENV)/.installed
 
 # The CPU build of torch lies on this machine's disk for `torch==2.13.0`; an unpinned torch would
 # pull a multi-GB CUDA build, so it is installed first and pinned.
-$(STAMP): client/pyproject.toml python_backend/pyproject.toml requirements-test.txt requirements-bench.txt
+$(STAMP): contract/pyproject.toml client/pyproject.toml server/pyproject.toml python_backend/pyproject.toml requirements-test.txt requirements-bench.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e './client[server]' -e './python_backend[default-models]' \
+	$(PIP) install -q -e ./contract -e ./client -e './server[triton]' -e './python_backend[default-models]' \
 		-r requirements-test.txt -r requirements-bench.txt
 	touch $@
 

@@ -25,7 +25,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def triton(repository: Path, log_path: Path, response_cache_bytes: int = 0):
-    from triton_pooling.server import ServerOptions, TritonProcess
+    from triton_pooling_server.launch.triton import ServerOptions, TritonProcess
 
     options = ServerOptions(repository, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(),
                             response_cache_bytes=response_cache_bytes)

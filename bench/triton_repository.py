@@ -8,7 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
-from triton_pooling.model_config import preferred_batch_line
+from triton_pooling_server.build.model_config import preferred_batch_line
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK_MODELS = ("embed", "token_embed", "seq_classify", "token_classify")

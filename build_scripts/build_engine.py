@@ -16,8 +16,8 @@ import ctypes
 import sys
 from pathlib import Path
 
-from triton_pooling.builder import BuildError
-from triton_pooling.builder.tensorrt_layout import Profile, optimization_profile
+from triton_pooling_server.build import BuildError
+from triton_pooling_server.build.tensorrt_layout import Profile, optimization_profile
 
 NO_GPU_EXIT = 3
 

@@ -3,7 +3,7 @@
     python build_scripts/build_tensorrt.py MODEL_DIR --repository DIR [triton-pooling build options]
         [--encoder-platform tensorrt_plan|onnxruntime_onnx|python-onnxruntime] [--opt-batch N] [--opt-tokens N] [--fp16]
 
-Writes <name> (ensemble), <name>_tokenize, <name>_encoder, <name>_head (see triton_pooling.builder.tensorrt_layout),
+Writes <name> (ensemble), <name>_tokenize, <name>_encoder, <name>_head (see triton_pooling_server.build.tensorrt_layout),
 exports <name>_encoder/1/model.onnx and, for tensorrt_plan, builds <name>_encoder/1/model.plan with the profile
 min 1x1 / opt / max = (max batch size, max tokens). Without a GPU the engine step refuses (exit status 3) and
 leaves the layout and the ONNX graph in place. `python-onnxruntime` runs the same graph on CPU in a Python model.
@@ -18,10 +18,10 @@ from pathlib import Path
 import build_engine
 import export_onnx
 
-from triton_pooling import build_command
-from triton_pooling.builder import BuildError, inspect_checkpoint, resolve, write_model_folder
-from triton_pooling.builder.resolution import CHECKPOINT_FOLDER
-from triton_pooling.builder.tensorrt_layout import (
+from triton_pooling_server.build import build_command
+from triton_pooling_server.build import BuildError, inspect_checkpoint, resolve, write_model_folder
+from triton_pooling_server.build.resolution import CHECKPOINT_FOLDER
+from triton_pooling_server.build.tensorrt_layout import (
     ENCODER_FILES,
     ENCODER_PLATFORMS,
     optimization_profile,

@@ -15,9 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from triton_pooling.builder import inspect_checkpoint
-from triton_pooling.builder.tensorrt_layout import encoder_inputs, encoder_output
-from triton_pooling.tasks import TASK_ALIASES, TASK_NAMES, PoolingTask, parse_task
+from triton_pooling_server.build import inspect_checkpoint
+from triton_pooling_server.build.tensorrt_layout import encoder_inputs, encoder_output
+from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES, PoolingTask, parse_task
 
 DEFAULT_TOLERANCE = 1e-4
 _AUTO_CLASS = {

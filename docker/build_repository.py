@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
-from triton_pooling.tasks import TASK_NAMES
+from triton_pooling_contract.tasks import TASK_NAMES
 
 VARIABLES = {f"MODEL_{task.upper()}": task for task in TASK_NAMES}
 BUILD_TENSORRT = Path(__file__).resolve().parent.parent / "build_scripts" / "build_tensorrt.py"

@@ -28,9 +28,9 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 from support.load import Load  # noqa: E402
 from support.raw import client, make_inputs  # noqa: E402
 from support.triton import running_triton, write_model  # noqa: E402
-from triton_pooling.model_config import ModelSpec  # noqa: E402
-from triton_pooling.stubs import rss_bytes, stubs  # noqa: E402
-from triton_pooling.tasks import PoolingTask, Tensor  # noqa: E402
+from triton_pooling_server.build.model_config import ModelSpec  # noqa: E402
+from triton_pooling_server.launch.stubs import rss_bytes, stubs  # noqa: E402
+from triton_pooling_contract.tasks import PoolingTask, Tensor  # noqa: E402
 from triton_pooling_backend.limits import DEFAULT_MAX_TEXT_BYTES  # noqa: E402
 
 MODELS = {"embed": Tensor.EMBEDDING, "classifier": Tensor.SCORES}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from triton_pooling.model_config import ModelSpec
-from triton_pooling.tasks import PoolingTask
+from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_contract.tasks import PoolingTask
 
 from support.triton import running_triton, write_model
 

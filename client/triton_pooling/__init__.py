@@ -1,12 +1,12 @@
 """triton-pooling: vLLM's pooling API on NVIDIA Triton Inference Server.
 
-The client classes load lazily, so `import triton_pooling.tasks` (used by the Triton backend)
+The client classes load lazily, so `import triton_pooling_contract.tasks` (used by the Triton backend)
 pulls in neither numpy nor tritonclient.
 """
 
 from importlib import import_module
 
-from .tasks import PoolingTask, PoolingType, parse_task
+from triton_pooling_contract.tasks import PoolingTask, PoolingType, parse_task
 
 # Public name → module that defines it (imported on first access).
 _LAZY = {

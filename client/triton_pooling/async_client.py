@@ -14,7 +14,7 @@ from .outputs import PoolingRequestOutput, ScoringRequestOutput
 from .progress import progress_bar
 from .retry import acall_with_retry
 from .scoring import score_plan
-from .tasks import PoolingTask
+from triton_pooling_contract.tasks import PoolingTask
 from .transport import Wire, response_arrays
 
 T = TypeVar("T")

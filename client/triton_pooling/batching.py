@@ -17,7 +17,7 @@ from .discovery import ModelInfo
 from .errors import InvalidRequestError
 from .outputs import PoolingOutput, PoolingRequestOutput
 from .prompts import NormalizedPrompt
-from .tasks import EMBEDDING_TASKS, OPTION_UNSET, OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, Tensor
+from triton_pooling_contract.tasks import EMBEDDING_TASKS, OPTION_UNSET, OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, Tensor
 
 # (tensor name, array, Triton datatype)
 WireTensor = tuple[str, np.ndarray, str]

@@ -9,7 +9,7 @@ from .discovery import ModelCatalog, ModelInfo, model_info, ready_model_names
 from .errors import InvalidRequestError, ModelNotFoundError, TaskNotServedError
 from .prompts import normalize_prompts
 from .retry import RetryPolicy
-from .tasks import OUTPUT_TENSOR, PoolingTask, Tensor
+from triton_pooling_contract.tasks import OUTPUT_TENSOR, PoolingTask, Tensor
 from .transport import DEFAULT_PORTS, check_protocol, config_dict, index_rows
 
 DEFAULT_TIMEOUT = 120.0  # seconds per request

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Iterable, Mapping
 
 from .errors import ModelNotFoundError, TaskNotServedError, UnknownTaskError
-from .tasks import TASK_PARAMETER, UnknownTaskError as _TaskNameError, PoolingTask, parse_task
+from triton_pooling_contract.tasks import TASK_PARAMETER, UnknownTaskError as _TaskNameError, PoolingTask, parse_task
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 import sys
 
 from .errors import PoolingClientError
-from .tasks import TASK_ALIASES, TASK_NAMES
+from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES
 from .transport import PROTOCOLS
 
 

@@ -7,7 +7,7 @@ from typing import Union
 
 import numpy as np
 
-from .tasks import PoolingTask
+from triton_pooling_contract.tasks import PoolingTask
 
 # What one prompt may be: a text, a (text, text_pair) pair, or pre-tokenized ids.
 Prompt = Union[str, "tuple[str, str]", "list[int]"]

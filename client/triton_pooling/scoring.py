@@ -14,7 +14,7 @@ import numpy as np
 from .discovery import ModelInfo
 from .errors import InvalidRequestError
 from .outputs import PoolingRequestOutput, ScoringOutput, ScoringRequestOutput
-from .tasks import PoolingTask
+from triton_pooling_contract.tasks import PoolingTask
 
 SCORE_TASKS = (PoolingTask.EMBED, PoolingTask.SEQ_CLASSIFY, PoolingTask.TOKEN_EMBED)
 

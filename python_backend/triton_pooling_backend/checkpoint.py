@@ -6,9 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from triton_pooling.builder.errors import BuildError
-from triton_pooling.builder.inspection import NO_TOKENIZER_LIMIT, CheckpointInfo, inspect_checkpoint
-from triton_pooling.tasks import (
+
+from triton_pooling_contract.checkpoint_info import NO_TOKENIZER_LIMIT, CheckpointError, CheckpointInfo, inspect_checkpoint
+from triton_pooling_contract.tasks import (
     POOLING_TYPES,
     PoolingTask,
     PoolingType,
@@ -41,7 +41,7 @@ def read_checkpoint_info(checkpoint: Path) -> CheckpointInfo:
     """What the checkpoint's JSON files say (the same reader `triton-pooling build` uses)."""
     try:
         return inspect_checkpoint(checkpoint)
-    except BuildError as e:
+    except CheckpointError as e:
         raise ModelConfigError(str(e)) from e
 
 

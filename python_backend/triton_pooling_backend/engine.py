@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from triton_pooling.tasks import PoolingTask, PoolingType
+from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
 from .checkpoint import LoadedCheckpoint
 from .heads import apply_head

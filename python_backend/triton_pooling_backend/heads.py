@@ -6,7 +6,7 @@ import enum
 
 import torch
 
-from triton_pooling.tasks import EMBEDDING_TASKS, PoolingTask
+from triton_pooling_contract.tasks import EMBEDDING_TASKS, PoolingTask
 
 
 class Activation(enum.Enum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from triton_pooling.tasks import OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
+from triton_pooling_contract.tasks import OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
 
 
 def pack_outputs(task: PoolingTask, results: list[np.ndarray], token_counts: list[int]) -> dict[str, np.ndarray]:

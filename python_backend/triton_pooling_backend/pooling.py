@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from triton_pooling.tasks import PoolingType
+from triton_pooling_contract.tasks import PoolingType
 
 
 def pool_sequences(hidden: torch.Tensor, mask: torch.Tensor, pooling: PoolingType) -> torch.Tensor:

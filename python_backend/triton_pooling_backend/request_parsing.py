@@ -11,7 +11,7 @@ from typing import Mapping
 
 import numpy as np
 
-from triton_pooling.tasks import EMBEDDING_TASKS, OPTION_UNSET, PoolingTask, Tensor
+from triton_pooling_contract.tasks import EMBEDDING_TASKS, OPTION_UNSET, PoolingTask, Tensor
 
 from .errors import InvalidInputError
 from .limits import RequestLimits

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from triton_pooling.tasks import PoolingTask
+from triton_pooling_contract.tasks import PoolingTask
 
 from .checkpoint import LoadedCheckpoint
 from .errors import ModelConfigError, allowed

@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from triton_pooling.tasks import Tensor
+from triton_pooling_contract.tasks import Tensor
 
 from .checkpoint import LoadedCheckpoint, load_checkpoint
 from .engine import PoolingEngine

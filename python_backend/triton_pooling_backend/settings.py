@@ -3,50 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from triton_pooling.tasks import POOLING_TYPES, TASK_NAMES, TASK_PARAMETER, PoolingTask, PoolingType, parse_task
+from triton_pooling_contract.parameters import KNOWN_PARAMETERS, PACKAGE_PREFIX, Device, DType, Runtime
+from triton_pooling_contract.tasks import POOLING_TYPES, TASK_NAMES, TASK_PARAMETER, PoolingTask, PoolingType, parse_task
 
 from .errors import ModelConfigError, allowed
-
-
-class DType(str, enum.Enum):
-    FLOAT32 = "float32"
-    BFLOAT16 = "bfloat16"
-    FLOAT16 = "float16"
-
-
-class Runtime(str, enum.Enum):
-    """What computes the encoder's hidden states (see runtimes.py); unset: onnx where it matches torch."""
-
-    TORCH = "torch"
-    ONNX = "onnx"
-    ONNX_INT8 = "onnx_int8"  # opt-in: int8 weights, faster, lossy (docs/performance.md)
-
-
-class Device(str, enum.Enum):
-    AUTO = "auto"
-    CPU = "cpu"
-    CUDA = "cuda"
 
 
 # Micro-batch bound: padded tokens (rows x longest row) per forward pass. Small on purpose: on CPU,
 # cutting a length-sorted batch into short passes wastes little on padding; 512 ran a mixed-length
 # batch of 32 ~2.4x faster than one 16384-token pass (docs/performance.md). GPUs want it larger.
 DEFAULT_MAX_BATCH_TOKENS = 512
-# Prefix of a `checkpoint` value that names an installed package exposing get_model_path().
-PACKAGE_PREFIX = "package:"
-
-KNOWN_PARAMETERS = (
-    TASK_PARAMETER, "checkpoint", "pooling_type", "use_activation", "max_tokens", "dtype", "device",
-    "trust_remote_code", "allow_unsafe_weights", "step_tag_id", "returned_token_ids",
-    "max_batch_tokens", "intra_op_threads", "runtime", "max_text_bytes", "max_texts_per_request",
-)
-
-
 @dataclasses.dataclass(frozen=True)
 class ModelSettings:
     task: PoolingTask

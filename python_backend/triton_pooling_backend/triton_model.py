@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from triton_pooling.tasks import TASK_PARAMETER, Tensor, parse_task
+from triton_pooling_contract.tasks import TASK_PARAMETER, Tensor, parse_task
 
 from .errors import ErrorKind, ModelConfigError, PoolingError
 from .settings import ModelSettings

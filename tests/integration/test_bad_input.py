@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from triton_pooling.tasks import Tensor
+from triton_pooling_contract.tasks import Tensor
 
 from support.raw import PROTOCOLS, client, make_inputs
 

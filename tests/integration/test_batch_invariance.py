@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from triton_pooling.tasks import OUTPUT_TENSOR, Tensor
+from triton_pooling_contract.tasks import OUTPUT_TENSOR, Tensor
 
 from support.raw import infer
 
@@ -47,7 +47,7 @@ def test_concurrent_requests_batched_by_triton_keep_their_own_results(triton_ser
 
 def _task(server, model):
     from support.raw import client
-    from triton_pooling.tasks import TASK_PARAMETER, parse_task
+    from triton_pooling_contract.tasks import TASK_PARAMETER, parse_task
 
     config = client("http", server).get_model_config(model)
     return parse_task(config["parameters"][TASK_PARAMETER]["string_value"])

@@ -20,8 +20,8 @@ import pytest
 import torch
 import transformers
 
-from triton_pooling.cli import main
-from triton_pooling.tasks import Tensor
+from triton_pooling_server.cli import main
+from triton_pooling_contract.tasks import Tensor
 
 from support import reference as ref
 from support.raw import PROTOCOLS, infer

@@ -14,7 +14,7 @@ from triton_pooling import deprecation
 from triton_pooling.client import PoolingClient
 from triton_pooling.errors import (InvalidRequestError, ModelNotFoundError, PoolingTimeoutError, TaskNotServedError,
                                    UnknownTaskError)
-from triton_pooling.tasks import OUTPUT_TENSOR, PoolingTask, Tensor, TOKEN_LEVEL_TASKS
+from triton_pooling_contract.tasks import OUTPUT_TENSOR, PoolingTask, Tensor, TOKEN_LEVEL_TASKS
 
 from support.raw import PROTOCOLS, infer
 

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from triton_pooling.cli import main
+from triton_pooling_server.cli import main
 from triton_pooling.client import PoolingClient
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,7 @@ def test_encode_reads_stdin_and_reports_errors(triton_server, capsys, monkeypatc
 
 def test_console_script_in_a_subprocess(triton_server):
     done = subprocess.run(
-        [sys.executable, "-m", "triton_pooling.cli", "encode", "--task", "token_classify", "--model", "bert_ner",
+        [sys.executable, "-m", "triton_pooling_server.cli", "encode", "--task", "token_classify", "--model", "bert_ner",
          "--url", triton_server.options.http_url, "--protocol", "http", "Hello world."],
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

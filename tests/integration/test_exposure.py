@@ -12,8 +12,8 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from triton_pooling.model_config import ModelSpec
-from triton_pooling.tasks import PoolingTask
+from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_contract.tasks import PoolingTask
 
 from support.processes import listening_sockets
 from support.serve_cli import ServeCommand

@@ -18,10 +18,10 @@ import pytest
 import tritonclient.http as httpclient
 
 from triton_pooling import PoolingClient
-from triton_pooling.model_config import ModelSpec
-from triton_pooling.stubs import command_line, stub_pids, stubs
-from triton_pooling.supervisor import DEFAULT_GRACE_S
-from triton_pooling.tasks import PoolingTask
+from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_server.launch.stubs import command_line, stub_pids, stubs
+from triton_pooling_server.launch.supervisor import DEFAULT_GRACE_S
+from triton_pooling_contract.tasks import PoolingTask
 
 from support.load import Load
 from support.serve_cli import ServeCommand

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from triton_pooling.model_config import DEFAULT_MAX_QUEUE_SIZE, DEFAULT_QUEUE_TIMEOUT_US, ModelSpec
-from triton_pooling.tasks import PoolingTask, Tensor
+from triton_pooling_server.build.model_config import DEFAULT_MAX_QUEUE_SIZE, DEFAULT_QUEUE_TIMEOUT_US, ModelSpec
+from triton_pooling_contract.tasks import PoolingTask, Tensor
 from triton_pooling_backend.limits import DEFAULT_MAX_TEXT_BYTES
 
 from support.raw import PROTOCOLS, client, infer, make_inputs

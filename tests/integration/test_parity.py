@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from triton_pooling.tasks import Tensor
+from triton_pooling_contract.tasks import Tensor
 
 from support import reference as ref
 from support.raw import PROTOCOLS, infer

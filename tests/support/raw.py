@@ -6,7 +6,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 
-from triton_pooling.tasks import Tensor
+from triton_pooling_contract.tasks import Tensor
 
 PROTOCOLS = ("http", "grpc")
 _MODULES = {"http": httpclient, "grpc": grpcclient}
@@ -46,7 +46,7 @@ def make_inputs(protocol: str, texts=None, *, input_ids=None, pairs=None, **opti
 
 def infer(protocol: str, server, model: str, texts=None, **kwargs) -> dict[str, np.ndarray]:
     """One request; returns every output of the model by name."""
-    from triton_pooling.tasks import OUTPUT_TENSOR, parse_task
+    from triton_pooling_contract.tasks import OUTPUT_TENSOR, parse_task
 
     result = client(protocol, server).infer(model, make_inputs(protocol, texts, **kwargs))
     outputs = {}

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from triton_pooling.server import is_ready
-from triton_pooling.stubs import command_line, descendants, remove_shm_regions, stubs
+from triton_pooling_server.launch.triton import is_ready
+from triton_pooling_server.launch.stubs import command_line, descendants, remove_shm_regions, stubs
 
 from .triton import free_ports
 

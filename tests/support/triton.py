@@ -7,8 +7,8 @@ import socket
 from pathlib import Path
 from typing import Iterator
 
-from triton_pooling.model_config import write_model_folder as write_model  # noqa: F401  (tests import it from here)
-from triton_pooling.server import ServerOptions, TritonProcess
+from triton_pooling_server.build.model_config import write_model_folder as write_model  # noqa: F401  (tests import it from here)
+from triton_pooling_server.launch.triton import ServerOptions, TritonProcess
 
 
 def free_ports(count: int) -> list[int]:

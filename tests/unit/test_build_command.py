@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from triton_pooling.cli import main
+from triton_pooling_server.cli import main
 
 from unit.build_helpers import fake_checkpoint
 
@@ -62,7 +62,7 @@ def test_refusals_exit_2_with_the_reason(tmp_path, capsys):
 
 def test_build_cli_does_not_import_torch(tmp_path):
     ckpt = fake_checkpoint(tmp_path / "ckpt")
-    code = ("import sys; from triton_pooling.cli import main; "
+    code = ("import sys; from triton_pooling_server.cli import main; "
             f"rc = main(['build', {str(ckpt)!r}, '--repository', {str(tmp_path / 'repo')!r}]); "
             "assert rc == 0; print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

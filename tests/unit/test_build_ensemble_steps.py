@@ -10,8 +10,8 @@ import pytest
 import torch
 import transformers
 
-from triton_pooling.builder import BuildRequest, inspect_checkpoint, resolve
-from triton_pooling.builder.tensorrt_layout import tensorrt_files
+from triton_pooling_server.build import BuildRequest, inspect_checkpoint, resolve
+from triton_pooling_server.build.tensorrt_layout import tensorrt_files
 from triton_pooling_backend.ensemble.head_step import HeadStep
 from triton_pooling_backend.ensemble.tokenize_step import TokenizeStep
 from triton_pooling_backend.seeded import make_checkpoint, step_tag_id

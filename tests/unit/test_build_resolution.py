@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from triton_pooling.builder import BuildError, BuildRequest, inspect_checkpoint, resolve
-from triton_pooling.tasks import PoolingTask, PoolingType
+from triton_pooling_server.build import BuildError, BuildRequest, inspect_checkpoint, resolve
+from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
 from unit.build_helpers import fake_checkpoint
 

@@ -8,7 +8,7 @@ import pytest
 from triton_pooling.discovery import ModelCatalog, ModelInfo, model_info, ready_model_names
 from triton_pooling.errors import InvalidRequestError, ModelNotFoundError, TaskNotServedError, UnknownTaskError
 from triton_pooling.scoring import cosine, maxsim, pair_up, score_plan
-from triton_pooling.tasks import PoolingTask
+from triton_pooling_contract.tasks import PoolingTask
 from triton_pooling.transport import config_dict, index_rows
 
 HTTP_CONFIG = {"name": "rm", "max_batch_size": 8, "input": [{"name": "TEXT"}],

@@ -9,7 +9,7 @@ from triton_pooling.batching import EncodeOptions, plan_requests
 from triton_pooling.discovery import ModelInfo
 from triton_pooling.errors import InvalidRequestError
 from triton_pooling.prompts import normalize_prompts
-from triton_pooling.tasks import OPTION_UNSET, PoolingTask, Tensor
+from triton_pooling_contract.tasks import OPTION_UNSET, PoolingTask, Tensor
 
 ALL_INPUTS = frozenset({Tensor.TEXT, Tensor.INPUT_IDS, Tensor.TEXT_PAIR, Tensor.TRUNCATE_PROMPT_TOKENS,
                         Tensor.DIMENSIONS, Tensor.USE_ACTIVATION})

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from triton_pooling.tasks import EMBEDDING_TASKS, OPTION_UNSET, PoolingTask, Tensor
+from triton_pooling_contract.tasks import EMBEDDING_TASKS, OPTION_UNSET, PoolingTask, Tensor
 
 from triton_pooling_backend.errors import ErrorKind, InvalidInputError, PoolingError
 from triton_pooling_backend.limits import RequestLimits

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from triton_pooling.defaults import DEFAULT_MODELS
-from triton_pooling.model_config import ModelSpec, render_config, render_model_py
-from triton_pooling.tasks import PoolingTask
+from triton_pooling_server.build.defaults import DEFAULT_MODELS
+from triton_pooling_server.build.model_config import ModelSpec, render_config, render_model_py
+from triton_pooling_contract.tasks import PoolingTask
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from triton_pooling.tasks import PoolingType
+from triton_pooling_contract.tasks import PoolingType
 from triton_pooling_backend.heads import Activation, activate, classifier_activation, embed_rows
 from triton_pooling_backend.pooling import last_index, pool_sequences, pool_tokens
 

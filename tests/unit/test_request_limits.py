@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from triton_pooling.model_config import DEFAULT_MAX_QUEUE_SIZE, ModelSpec, render_config
-from triton_pooling.tasks import PoolingTask
+from triton_pooling_server.build.model_config import DEFAULT_MAX_QUEUE_SIZE, ModelSpec, render_config
+from triton_pooling_contract.tasks import PoolingTask
 
 from triton_pooling_backend.errors import ModelConfigError
 from triton_pooling_backend.limits import DEFAULT_MAX_TEXT_BYTES, RequestLimits

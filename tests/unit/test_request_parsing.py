@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from triton_pooling.tasks import PoolingTask, Tensor
+from triton_pooling_contract.tasks import PoolingTask, Tensor
 from triton_pooling_backend.errors import InvalidInputError
 from triton_pooling_backend.request_parsing import InputLimits, parse_request
 

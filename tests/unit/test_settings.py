@@ -1,6 +1,6 @@
 import pytest
 
-from triton_pooling.tasks import PoolingTask, PoolingType
+from triton_pooling_contract.tasks import PoolingTask, PoolingType
 from triton_pooling_backend.errors import ModelConfigError
 from triton_pooling_backend.settings import DType, ModelSettings
 

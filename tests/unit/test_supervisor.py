@@ -6,9 +6,9 @@ import types
 
 import pytest
 
-from triton_pooling import supervisor as supervisor_module
-from triton_pooling.stubs import Stub
-from triton_pooling.supervisor import Supervisor
+from triton_pooling_server.launch import supervisor as supervisor_module
+from triton_pooling_server.launch.stubs import Stub
+from triton_pooling_server.launch.supervisor import Supervisor
 
 
 class FakeWorld:

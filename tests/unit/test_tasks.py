@@ -1,6 +1,6 @@
 import pytest
 
-from triton_pooling.tasks import (
+from triton_pooling_contract.tasks import (
     PoolingTask, PoolingType, UnknownTaskError, default_pooling, default_task, parse_task, supported_tasks,
 )
 

@@ -11,8 +11,8 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from triton_pooling.builder import BuildError, BuildRequest, inspect_checkpoint, resolve
-from triton_pooling.builder.tensorrt_layout import optimization_profile, tensorrt_files
+from triton_pooling_server.build import BuildError, BuildRequest, inspect_checkpoint, resolve
+from triton_pooling_server.build.tensorrt_layout import optimization_profile, tensorrt_files
 
 from unit.build_helpers import fake_checkpoint
 

@@ -10,8 +10,8 @@ import json
 import numpy as np
 import torch
 
-from triton_pooling.builder.tensorrt_layout import ATTENTION_MASK, INPUT_IDS
-from triton_pooling.tasks import OPTION_UNSET, PoolingTask, Tensor
+from triton_pooling_contract.ensemble import ATTENTION_MASK, INPUT_IDS
+from triton_pooling_contract.tasks import OPTION_UNSET, PoolingTask, Tensor
 
 from ..checkpoint import read_checkpoint_info, resolve_pooling
 from ..heads import apply_head, classifier_activation

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from triton_pooling.builder.tensorrt_layout import ENCODER_FILES
+from triton_pooling_contract.ensemble import ENCODER_FILES
 
 from ..errors import ModelConfigError
 from .step import StepModel

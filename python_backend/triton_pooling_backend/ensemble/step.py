@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from triton_pooling.builder.tensorrt_layout import STEP_TASK_PARAMETER
-from triton_pooling.tasks import TASK_PARAMETER
+from triton_pooling_contract.ensemble import STEP_TASK_PARAMETER
+from triton_pooling_contract.tasks import TASK_PARAMETER
 
 from ..errors import PoolingError
 from ..settings import ModelSettings

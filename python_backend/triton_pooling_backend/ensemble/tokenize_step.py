@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from triton_pooling.builder.tensorrt_layout import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
-from triton_pooling.tasks import Tensor
+from triton_pooling_contract.ensemble import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
+from triton_pooling_contract.tasks import Tensor
 
 from ..checkpoint import max_tokens_of, pad_token_id_of, read_checkpoint_info
 from ..errors import InvalidInputError

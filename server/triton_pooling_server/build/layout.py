@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model_config import render_config, render_model_py
+from .model_config import render_config, render_model_py
 from .resolution import ResolvedModel
 
 

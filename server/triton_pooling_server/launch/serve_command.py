@@ -7,7 +7,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .server import DEFAULT_HOST, ServerError, ServerOptions, TritonProcess
+from .triton import DEFAULT_HOST, ServerError, ServerOptions, TritonProcess
 from .supervisor import Supervisor
 
 

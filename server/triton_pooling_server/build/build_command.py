@@ -9,11 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .builder import BuildError, BuildRequest, inspect_checkpoint, resolve, write_model_folder
-from .builder.layout import model_files, stale_folders
-from .builder.resolution import CHECKPOINT_FOLDER, DTYPES, RUNTIMES
+from . import BuildError, BuildRequest, inspect_checkpoint, resolve, write_model_folder
+from .layout import model_files, stale_folders
+from .resolution import CHECKPOINT_FOLDER, DTYPES, RUNTIMES
 from .model_config import DEFAULT_MAX_BATCH_SIZE
-from .tasks import TASK_ALIASES, TASK_NAMES, PoolingType
+from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES, PoolingType
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

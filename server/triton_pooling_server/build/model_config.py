@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Mapping
 
-from .tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
+from triton_pooling_contract.tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
 
 DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_QUEUE_DELAY_US = 2000

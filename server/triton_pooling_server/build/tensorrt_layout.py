@@ -14,22 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..model_config import INPUTS, render_config
-from ..tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor, default_pooling
+from triton_pooling_contract.ensemble import (
+    ATTENTION_MASK, ENCODER_FILES, ENCODER_PLATFORMS, HIDDEN_STATES, INPUT_IDS, LOGITS, STEP_TASK_PARAMETER, TOKEN_TYPE_IDS,
+)
+from triton_pooling_contract.tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor, default_pooling
+
+from .model_config import INPUTS, render_config
 from .errors import BuildError, listing
 from .resolution import CHECKPOINT_FOLDER, ResolvedModel
 
-# Tensor names inside the ensemble (the ONNX graph's input and output names too).
-INPUT_IDS = "input_ids"
-ATTENTION_MASK = "attention_mask"
-TOKEN_TYPE_IDS = "token_type_ids"
-HIDDEN_STATES = "last_hidden_state"
-LOGITS = "logits"
-ENCODER_PLATFORMS = ("tensorrt_plan", "onnxruntime_onnx", "python-onnxruntime")
-ENCODER_FILES = {"tensorrt_plan": "model.plan", "onnxruntime_onnx": "model.onnx", "python-onnxruntime": "model.onnx"}
-# Steps name their ensemble's task under another key: only the ensemble is a pooling model to clients
-# (discovery looks for `pooling_task`), the steps are its internals.
-STEP_TASK_PARAMETER = "ensemble_step_of_task"
 STEP_CLASSES = {"tokenize": "TokenizeStep", "head": "HeadStep", "encoder": "OnnxEncoderStep"}
 
 

@@ -1,5 +1,7 @@
 """What a checkpoint directory says about itself, read from its JSON files only (no torch).
 
+Shared by the builder (deciding what to build) and the backend (serving it).
+
 Sources: `config.json` (architectures, labels, problem type) and, for sentence-transformers folders,
 `modules.json` → the Pooling module's `config.json`, the Normalize module, `sentence_bert_config.json`.
 """
@@ -10,8 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..tasks import PoolingType
-from .errors import BuildError
+from .tasks import PoolingType
 
 # sentence-transformers Pooling flags → our pooling types (first set flag wins, as in vLLM).
 ST_POOLING_FLAGS = {
@@ -48,11 +49,15 @@ class CheckpointInfo:
     uses_token_types: bool = False
 
 
+class CheckpointError(ValueError):
+    """A directory that is not a readable Hugging Face checkpoint; the message says which file and why."""
+
+
 def inspect_checkpoint(path: Path) -> CheckpointInfo:
     path = Path(path)
     config = _read_json(path / "config.json")
     if config is None:
-        raise BuildError(f"MODEL_DIR {str(path)!r} is not a Hugging Face checkpoint: {path / 'config.json'} not found")
+        raise CheckpointError(f"MODEL_DIR {str(path)!r} is not a Hugging Face checkpoint: {path / 'config.json'} not found")
     labels = config.get("id2label") or config.get("label2id")
     num_labels = config.get("num_labels") or (len(labels) if labels else None)
     return CheckpointInfo(
@@ -110,4 +115,4 @@ def _read_json(path: Path):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except json.JSONDecodeError as e:
-        raise BuildError(f"{path} is not valid JSON: {e}") from e
+        raise CheckpointError(f"{path} is not valid JSON: {e}") from e

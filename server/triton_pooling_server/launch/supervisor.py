@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 
-from .server import ServerError, TritonProcess, is_ready
+from .triton import ServerError, TritonProcess, is_ready
 from .stubs import remove_shm_regions, stubs
 
 # How long a vanished stub may go unreplaced before it counts as dead (a reload replaces a stub

@@ -1,6 +1,6 @@
 """The one source of truth for pooling task names, tensor names, pooling types and defaults.
 
-Shared by the client, the CLI, the model builder and the Triton backend, so it must stay
+Shared by the client, the launcher, the model builder and the Triton backend, so it must stay
 free of heavy imports (no numpy, torch or tritonclient here).
 """
 

@@ -8,8 +8,8 @@ import sys
 
 # Subcommand → module with add_parser(subparsers); imported lazily so `encode` never pays for `build`.
 COMMANDS = {
-    "serve": "triton_pooling.serve_command",
-    "build": "triton_pooling.build_command",
+    "serve": "triton_pooling_server.launch.serve_command",
+    "build": "triton_pooling_server.build.build_command",
     "encode": "triton_pooling.encode_command",
 }
 

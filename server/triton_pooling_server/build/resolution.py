@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..model_config import DEFAULT_MAX_BATCH_SIZE, ModelSpec
-from ..tasks import (
+from .model_config import DEFAULT_MAX_BATCH_SIZE, ModelSpec
+from triton_pooling_contract.tasks import (
     EMBEDDING_TASKS,
     POOLING_TYPES,
     PoolingTask,
@@ -17,14 +17,16 @@ from ..tasks import (
     parse_task,
     supported_tasks,
 )
+from triton_pooling_contract.parameters import DType, Runtime
+
 from .errors import BuildError, listing
 from .inspection import CheckpointInfo
 
-# The backend's dtype parameter values (triton_pooling_backend.settings.DType).
-DTYPES = ("float32", "bfloat16", "float16")
-# torch / onnx: the Python backend computes the encoder (the `runtime` parameter; onnx is its in-process
-# ONNX Runtime path, embed/token_embed only). tensorrt: an ensemble around a TensorRT engine.
-RUNTIMES = ("torch", "onnx", "tensorrt")
+DTYPES = tuple(d.value for d in DType)
+# The backend's runtimes (the `runtime` parameter: the Python backend computes the encoder; the onnx ones
+# are its in-process ONNX Runtime path, embed/token_embed only), and tensorrt: an ensemble around an engine.
+BACKEND_RUNTIMES = tuple(r.value for r in Runtime)
+RUNTIMES = (*BACKEND_RUNTIMES, "tensorrt")
 BACKEND_ONNX_TASKS = tuple(t for t in PoolingTask if t in EMBEDDING_TASKS)  # task order: stable messages
 # No --runtime: no `runtime` parameter, the backend picks (torch; ONNX Runtime for embed/token_embed when it matches).
 DEFAULT_RUNTIME = "backend default"
@@ -68,7 +70,7 @@ def resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
     _activation(request, info, task, params, decisions)
     _max_tokens(request, info, params, decisions)
     runtime = _runtime(request, task)
-    if request.runtime in ("torch", "onnx"):
+    if request.runtime in BACKEND_RUNTIMES:
         params["runtime"] = request.runtime
     if request.dtype is not None:
         if request.dtype not in DTYPES:
@@ -190,8 +192,8 @@ def _runtime(request: BuildRequest, task: PoolingTask) -> str:
     runtime = request.runtime or DEFAULT_RUNTIME
     if runtime not in (*RUNTIMES, DEFAULT_RUNTIME):
         raise BuildError(f"--runtime is {runtime!r}; allowed: {listing(RUNTIMES)}")
-    if runtime == "onnx" and task not in BACKEND_ONNX_TASKS:
-        raise BuildError(f"--runtime onnx serves {listing(t.value for t in BACKEND_ONNX_TASKS)}; task {task.value!r} "
+    if runtime in (Runtime.ONNX.value, Runtime.ONNX_INT8.value) and task not in BACKEND_ONNX_TASKS:
+        raise BuildError(f"--runtime {runtime} serves {listing(t.value for t in BACKEND_ONNX_TASKS)}; task {task.value!r} "
                          "runs with --runtime torch or tensorrt")
     return runtime
 
