@@ -109,6 +109,11 @@ def resolve_checkpoint(value: str, model_dir: Path) -> Path:
     return path.resolve()
 
 
+def declared_task(config: Mapping[str, Any]) -> PoolingTask:
+    """The one task a model config names (its `pooling_task` parameter), checked on its own."""
+    return _parse_single_task(((config.get("parameters") or {}).get(TASK_PARAMETER) or {}).get("string_value"))
+
+
 def _parse_single_task(value: str | None) -> PoolingTask:
     if value is None or not value.strip():
         raise ModelConfigError(
