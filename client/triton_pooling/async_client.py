@@ -12,7 +12,7 @@ from .discovery import ModelCatalog, ModelInfo
 from .errors import PoolingClientError
 from .outputs import PoolingRequestOutput, ScoringRequestOutput
 from .progress import progress_bar
-from .retry import acall_with_retry
+from .retry import DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_RETRIES, acall_with_retry
 from .scoring import score_plan
 from triton_pooling_contract.tasks import PoolingTask
 from .transport import Wire, response_arrays
@@ -24,7 +24,7 @@ class AsyncPoolingClient(ClientBase):
     """Same calls and arguments as PoolingClient, awaited. Use `async with` or `await close()`."""
 
     def __init__(self, url: str | None = None, protocol: str = "grpc", *, timeout: float | None = DEFAULT_TIMEOUT,
-                 retries: int = 3, backoff: float = 0.5, max_backoff: float = 8.0,
+                 retries: int = DEFAULT_RETRIES, backoff: float = DEFAULT_BACKOFF, max_backoff: float = DEFAULT_MAX_BACKOFF,
                  max_concurrency: int = DEFAULT_CONCURRENCY, max_request_size: int | None = None):
         super().__init__(url, protocol, timeout=timeout, retries=retries, backoff=backoff, max_backoff=max_backoff,
                          max_concurrency=max_concurrency, max_request_size=max_request_size)
@@ -49,7 +49,7 @@ class AsyncPoolingClient(ClientBase):
         async with self._catalog_lock:  # concurrent first calls read the index once
             if self._catalog is None or refresh:
                 client = self._client()
-                index = await self._call(lambda: self._wire.repository_index(client, self.timeout), "reading the model index")
+                index = await self._call(lambda: self._wire.loaded_models(client, self.timeout), "listing the loaded models")
                 configs = [await self._call(lambda n=n: self._wire.model_config(client, n, self.timeout),
                                             f"reading {n!r}'s config") for n in self._model_names(index)]
                 self._catalog = self._catalog_from(configs)

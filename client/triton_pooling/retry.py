@@ -12,11 +12,24 @@ from .errors import InvalidRequestError, classify_error, is_retryable
 T = TypeVar("T")
 
 
+# Defaults sized to outlast what `triton-pooling serve` needs to heal: a dead model instance is
+# reloaded within seconds, a whole-server restart takes ~15-20 s; these retry for ~23.5 s in all
+# (0.5 + 1 + 2 + 4 x 5), only while the server answers "unavailable".
+DEFAULT_RETRIES = 8
+DEFAULT_BACKOFF = 0.5
+DEFAULT_MAX_BACKOFF = 4.0
+
+
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
-    retries: int = 3  # extra attempts after the first
-    backoff: float = 0.5  # seconds before the first retry, doubled each time
-    max_backoff: float = 8.0
+    retries: int = DEFAULT_RETRIES  # extra attempts after the first
+    backoff: float = DEFAULT_BACKOFF  # seconds before the first retry, doubled each time
+    max_backoff: float = DEFAULT_MAX_BACKOFF
+
+    @property
+    def budget_s(self) -> float:
+        """Seconds of back-off in all, once every retry is spent."""
+        return sum(self.delays())
 
     def __post_init__(self):
         if self.retries < 0 or self.backoff < 0 or self.max_backoff < 0:

@@ -52,10 +52,12 @@ class Wire:
     def _deadline(self, timeout: float | None) -> dict:
         return {"client_timeout": timeout} if self.is_grpc and timeout is not None else {}
 
-    def repository_index(self, client, timeout: float | None):
+    def loaded_models(self, client, timeout: float | None):
+        """The server's loaded models, from the statistics API: `serve` keeps the repository API
+        (load/unload, index) closed to clients, statistics stay open and list exactly the loaded ones."""
         if self.is_grpc:
-            return client.get_model_repository_index(as_json=True, **self._deadline(timeout))
-        return client.get_model_repository_index()
+            return client.get_inference_statistics(as_json=True, **self._deadline(timeout))
+        return client.get_inference_statistics()
 
     def model_config(self, client, name: str, timeout: float | None):
         if self.is_grpc:
@@ -72,9 +74,10 @@ class Wire:
 
 
 def index_rows(raw: Any) -> list[Mapping]:
-    """Repository index rows: HTTP gives a list, gRPC (as_json) {'models': [...]}."""
+    """Model rows ({name, version[, state]}) of a statistics answer ({'model_stats': [...]}) or of a
+    repository index (HTTP: a list, gRPC as_json: {'models': [...]})."""
     if isinstance(raw, Mapping):
-        return list(raw.get("models", []))
+        return list(raw.get("model_stats", raw.get("models", [])))
     return list(raw or [])
 
 

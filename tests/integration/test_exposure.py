@@ -44,14 +44,23 @@ def test_serve_listens_on_loopback_only_by_default(default_serve):
 
 
 def test_model_control_is_off_by_default(default_serve):
+    """Load/unload, trace and log settings and shared-memory registration are restricted to a header
+    only the launcher knows, over HTTP and gRPC."""
     http = httpclient.InferenceServerClient(default_serve.http_url)
     grpc = grpcclient.InferenceServerClient(default_serve.grpc_url)
     try:
         for call in (lambda: http.load_model("anything"), lambda: http.unload_model("anything"),
-                     lambda: grpc.load_model("anything"), lambda: grpc.unload_model("anything")):
+                     lambda: grpc.load_model("anything"), lambda: grpc.unload_model("anything"),
+                     lambda: http.get_model_repository_index(), lambda: grpc.get_model_repository_index(),
+                     lambda: http.update_trace_settings(settings={"trace_level": ["TIMESTAMPS"]}),
+                     lambda: grpc.update_trace_settings(settings={"trace_level": ["TIMESTAMPS"]}),
+                     lambda: http.update_log_settings({"log_verbose_level": 1}),
+                     lambda: grpc.update_log_settings({"log_verbose_level": 1}),
+                     lambda: http.register_system_shared_memory("x", "/triton_python_backend_shm_region", 8),
+                     lambda: grpc.register_system_shared_memory("x", "/triton_python_backend_shm_region", 8)):
             with pytest.raises(InferenceServerException) as excinfo:
                 call()
-            assert "not allowed" in str(excinfo.value), str(excinfo.value)
+            assert "restricted" in str(excinfo.value), str(excinfo.value)
     finally:
         http.close()
         grpc.close()

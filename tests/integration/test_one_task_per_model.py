@@ -48,7 +48,7 @@ def test_misconfigured_models_refuse_to_load_with_reasons(tmp_path, checkpoints)
     with running_triton(repo, tmp_path / "triton.log",
                         extra_args=("--exit-on-error=false", "--strict-readiness=false")) as server:
         client = httpclient.InferenceServerClient(server.options.http_url)
-        index = {m["name"]: m for m in client.get_model_repository_index()}
+        index = {m["name"]: m for m in client.get_model_repository_index(headers=server.options.admin_headers)}
         assert index["good"]["state"] == "READY"
         for name, needles in EXPECTED_REASONS.items():
             assert index[name]["state"] == "UNAVAILABLE", index[name]

@@ -18,10 +18,13 @@ from .triton import free_ports
 class ServeCommand:
     """`triton-pooling serve` on fixed free loopback ports, so it can be stopped and started again."""
 
-    def __init__(self, repository: Path, log_path: Path, *args: str):
+    def __init__(self, repository: Path, log_path: Path, *args: str, log_file: bool = True):
+        """`serve`'s own output goes to `<log_path>.serve.txt`; with `log_file`, tritonserver's to `log_path`
+        (`--log-file`), else it passes through serve's output, as for a user who gives no flag."""
         self.repository = Path(repository)
         self.log_path = Path(log_path)
         self.args = args
+        self.log_file = log_file
         self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
         self.process: subprocess.Popen | None = None
         self._output = None
@@ -40,7 +43,7 @@ class ServeCommand:
         self.process = subprocess.Popen(
             [str(cli), "serve", "--model-repository", str(self.repository), "--http-port", str(self.http_port),
              "--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port),
-             "--log-file", str(self.log_path), *self.args],
+             *(["--log-file", str(self.log_path)] if self.log_file else []), *self.args],
             stdout=self._output, stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self
@@ -53,6 +56,14 @@ class ServeCommand:
             assert time.monotonic() - started < timeout, f"serve not ready after {timeout} s: {self.output()}"
             time.sleep(0.2)
         return time.monotonic() - started
+
+    def wait_exit(self, timeout: float = 300.0) -> int:
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self._output is not None:
+                self._output.close()
+                self._output = None
 
     def tritonserver_pid(self) -> int:
         pids = [p for p in descendants(self.process.pid) if command_line(p)[:1]

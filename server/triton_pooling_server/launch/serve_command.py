@@ -1,14 +1,27 @@
-"""`triton-pooling serve`: run a real tritonserver on a model repository and block."""
+"""`triton-pooling serve`: run a real tritonserver on a model repository and block.
+
+Every exit path cleans up: SIGINT/SIGTERM handlers are in place before the first process starts and
+only ask the main loop to stop; one `finally` stops the gateway and tritonserver (its whole process
+group) and removes the stubs' shared memory, whether the stop came during start-up, a heal or steady
+state.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
-from .triton import DEFAULT_HOST, ServerError, ServerOptions, TritonProcess
+from .errors import ServerError
+from .gateway_process import GatewayProcess
+from .ports import check_ports_free
 from .supervisor import Supervisor
+from .triton import DEFAULT_HOST, ServerOptions, TritonProcess
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def add_parser(subparsers) -> None:
@@ -17,34 +30,90 @@ def add_parser(subparsers) -> None:
     p.add_argument("--http-port", type=int, default=8000)
     p.add_argument("--grpc-port", type=int, default=8001)
     p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--gateway-port", type=int, default=None,
+                   help="also serve the OpenAI / vLLM / Cohere HTTP API on this port (docs/http-api.md)")
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: loopback only)")
-    p.add_argument("--model-control", action="store_true", help="allow load/unload over the API")
+    p.add_argument("--model-control", action="store_true",
+                   help="let clients load/unload models over the API (closed by default)")
     p.add_argument("--response-cache-bytes", type=int, default=0, help="enable Triton's response cache")
-    p.add_argument("--log-file", type=Path, default=None)
+    p.add_argument("--log-file", type=Path, default=None,
+                   help="write tritonserver's output here (default: pass it through to stderr)")
     p.add_argument("--startup-timeout", type=float, default=600.0)
     p.set_defaults(run=run)
 
 
+class _StopRequest:
+    """Set by a signal handler; the launcher's loops poll it (no exception thrown into a Popen)."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signal_number: int | None = None
+
+    def __call__(self, signum, _frame) -> None:
+        self.signal_number = signum
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
 def run(args: argparse.Namespace) -> int:
+    stop = _StopRequest()
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     options = ServerOptions(
         model_repository=args.model_repository, http_port=args.http_port, grpc_port=args.grpc_port,
         metrics_port=args.metrics_port, host=args.host, model_control=args.model_control,
         response_cache_bytes=args.response_cache_bytes,
     )
-    server = TritonProcess(options, log_path=args.log_file)
-    supervisor = Supervisor(server, startup_timeout=args.startup_timeout)  # restarts it if a model's stub dies
+    server: TritonProcess | None = None
+    supervisor: Supervisor | None = None
+    gateway: GatewayProcess | None = None
     try:
+        ports = {"--http-port": args.http_port, "--grpc-port": args.grpc_port, "--metrics-port": args.metrics_port}
+        if args.gateway_port is not None:
+            ports["--gateway-port"] = args.gateway_port
+        check_ports_free(args.host, ports)
+        if not Path(args.model_repository).is_dir():
+            raise ServerError(f"--model-repository {str(args.model_repository)!r} is not a directory")
+        server = TritonProcess(options, log_path=args.log_file)
+        supervisor = Supervisor(server, should_stop=stop.is_set, startup_timeout=args.startup_timeout)
         server.start()
-        supervisor.wait_ready(args.startup_timeout)
-    except ServerError as e:
-        server.stop()
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"triton-pooling is ready\n  HTTP:    http://{options.http_url}\n  gRPC:    {options.grpc_url}\n"
-          f"  metrics: {options.metrics_url}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
-    try:
+        supervisor.wait_ready()
+        if args.gateway_port is not None and not stop.is_set():
+            gateway = GatewayProcess(options.grpc_url, args.host, args.gateway_port).start()
+            gateway.wait_ready(should_stop=stop.is_set)
+        if stop.is_set():
+            return 0
+        lines = [f"  HTTP:    http://{options.http_url}", f"  gRPC:    {options.grpc_url}",
+                 f"  metrics: {options.metrics_url}"]
+        if gateway is not None:
+            lines.append(f"  gateway: {gateway.url}  (OpenAI / vLLM / Cohere HTTP API)")
+        print("triton-pooling is ready\n" + "\n".join(lines), flush=True)
         return supervisor.watch()
-    except KeyboardInterrupt:
-        supervisor.stop()
-        return 0
+    except ServerError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        # A second Ctrl-C must not cut the cleanup short.
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        if gateway is not None:
+            gateway.stop()
+        if supervisor is not None:
+            supervisor.stop()
+        elif server is not None:
+            server.stop()
+        _kill_leftover_children()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _kill_leftover_children() -> None:
+    """Anything still below this process (a server started just as a signal came) goes with it."""
+    from .stubs import descendants
+
+    for pid in descendants(os.getpid()):
+        try:
+            os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

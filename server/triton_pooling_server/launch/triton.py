@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,11 +21,19 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .errors import ServerError
+from .server_output import ServerOutput
+
 DEFAULT_HOST = "127.0.0.1"  # loopback unless told otherwise
-
-
-class ServerError(RuntimeError):
-    """tritonserver could not be found, started, or did not become ready."""
+# The header that unlocks the restricted APIs; its value is a fresh secret per `serve`, known only to
+# the launcher (which reloads a model whose stub died through the repository API).
+ADMIN_HEADER = "triton-pooling-admin"
+# APIs nobody but the launcher may call: load/unload (model-repository), tracing and log settings
+# (they write files and change verbosity), and shared-memory registration (it maps named regions of
+# this host, the Python stubs' included, into the server).
+RESTRICTED_APIS = ("model-repository", "trace", "logging", "shared-memory")
+# A graceful stop waits this long for in-flight requests and unloading models, then exits anyway.
+EXIT_TIMEOUT_S = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,10 +51,19 @@ class ServerOptions:
     grpc_port: int = 8001
     metrics_port: int = 8002
     host: str = DEFAULT_HOST
-    model_control: bool = False  # load/unload over the API only when asked for
+    model_control: bool = False  # users may load/unload over the API (no admin header needed)
     response_cache_bytes: int = 0  # 0: no response cache
     log_verbose: int = 0
     extra_args: tuple[str, ...] = ()
+    admin_key: str = dataclasses.field(default_factory=lambda: secrets.token_hex(16), repr=False)
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {ADMIN_HEADER: self.admin_key}
+
+    @property
+    def restricted_apis(self) -> tuple[str, ...]:
+        return tuple(a for a in RESTRICTED_APIS if not (self.model_control and a == "model-repository"))
 
     @property
     def http_url(self) -> str:
@@ -68,7 +86,7 @@ def find_triton(work_dir: Path | None = None) -> TritonInstall:
         on_path = shutil.which("tritonserver")
         if on_path is None:
             raise ServerError(
-                "no tritonserver found: install the server extra (pip install 'triton-pooling[server]', "
+                "no tritonserver found: install the triton extra (pip install 'triton-pooling-server[triton]', "
                 "which brings nvidia-pytriton) or put tritonserver on PATH"
             ) from None
         return TritonInstall(Path(on_path), (), None, None)
@@ -106,12 +124,18 @@ def server_command(install: TritonInstall, options: ServerOptions) -> list[str]:
         f"--metrics-port={options.metrics_port}",
         f"--http-address={options.host}", f"--grpc-address={options.host}",
         f"--metrics-address={options.host}",
-        f"--model-control-mode={'explicit' if options.model_control else 'none'}",
+        # Explicit control (every model loaded at start) lets the launcher reload just a broken model;
+        # the repository API stays closed to everyone else (restricted below).
+        "--model-control-mode=explicit", "--load-model=*",
+        # Complete configs are written by `build`: no short-lived auto-complete stub per model.
+        "--disable-auto-complete-config",
         "--strict-readiness=true",
+        f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
         f"--log-verbose={options.log_verbose}",
     ]
-    if options.model_control:
-        cmd.append("--load-model=*")
+    restricted = ",".join(options.restricted_apis)
+    cmd += [f"--http-restricted-api={restricted}:{ADMIN_HEADER}={options.admin_key}",
+            f"--grpc-restricted-protocol={restricted}:{ADMIN_HEADER}={options.admin_key}"]
     if install.backend_dir is not None:
         cmd.append(f"--backend-directory={install.backend_dir}")
     if options.response_cache_bytes:
@@ -131,48 +155,64 @@ def server_env(install: TritonInstall, base: dict[str, str] | None = None) -> di
 
 
 class TritonProcess:
-    """A tritonserver child process: start, wait until ready (or fail fast with its log), stop."""
+    """A tritonserver child process: start, wait until ready (or fail with its own words), stop.
 
-    def __init__(self, options: ServerOptions, log_path: Path | None = None, install: TritonInstall | None = None):
+    Its output goes to `log_path` when given, else to stderr; either way its tail is kept for errors.
+    """
+
+    def __init__(self, options: ServerOptions, log_path: Path | None = None, install: TritonInstall | None = None,
+                 output: ServerOutput | None = None):
         self.options = options
         self.install = install or find_triton()
         self.log_path = log_path
+        self.output = output or ServerOutput(log_path)
         self.process: subprocess.Popen | None = None
-        self._log_file = None
 
     def start(self) -> "TritonProcess":
-        out = subprocess.DEVNULL
-        if self.log_path is not None:
-            self._log_file = open(self.log_path, "ab")
-            out = self._log_file
         self.process = subprocess.Popen(
             server_command(self.install, self.options), env=server_env(self.install),
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        self.output.follow(self.process.stdout)
         return self
 
-    def wait_ready(self, timeout: float = 300.0) -> None:
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def exited_error(self) -> ServerError:
+        code = self.process.returncode if self.process else None
+        return ServerError(f"tritonserver exited with code {code} before it was ready{self.output.failure_summary()}")
+
+    def wait_ready(self, timeout: float = 300.0, should_stop=lambda: False) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                raise ServerError(f"tritonserver exited with code {self.process.returncode if self.process else None}"
-                                  f" before it was ready{self._log_tail()}")
+        while not should_stop():
+            if not self.running():
+                raise self.exited_error()
             if is_ready(self.options.http_url):
                 return
+            if time.monotonic() > deadline:
+                raise ServerError(f"tritonserver was not ready after {timeout:.0f} s{self.output.failure_summary()}")
             time.sleep(0.25)
-        raise ServerError(f"tritonserver was not ready after {timeout:.0f} s{self._log_tail()}")
 
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process is not None and self.process.poll() is None:
+    def stop(self, timeout: float = EXIT_TIMEOUT_S + 5.0) -> None:
+        """SIGINT (Triton's graceful stop), then SIGKILL of its whole process group after `timeout`."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+                pass
+        # Its stubs live in its process group: none may outlive it.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        self.output.drain()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def __enter__(self) -> "TritonProcess":
         self.start()
@@ -185,12 +225,6 @@ class TritonProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-    def _log_tail(self, lines: int = 60) -> str:
-        if self.log_path is None or not Path(self.log_path).exists():
-            return ""
-        text = Path(self.log_path).read_text(errors="replace").splitlines()[-lines:]
-        return "; server log tail:\n" + "\n".join(text)
 
 
 def is_ready(http_url: str) -> bool:

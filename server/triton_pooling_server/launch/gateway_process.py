@@ -1,0 +1,54 @@
+"""The HTTP gateway (triton_pooling_server.gateway) as a child of `serve`, next to tritonserver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from .errors import ServerError
+from .triton import _url_host
+
+GATEWAY_MODULE = "triton_pooling_server.gateway"
+
+
+class GatewayProcess:
+    def __init__(self, triton_grpc_url: str, host: str, port: int):
+        self.command = [sys.executable, "-m", GATEWAY_MODULE, "--triton-url", triton_grpc_url,
+                        "--host", host, "--port", str(port)]
+        self.url = f"http://{_url_host(host)}:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "GatewayProcess":
+        # Its own session, like tritonserver: a terminal's Ctrl-C reaches only `serve`, which stops it.
+        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0, should_stop=lambda: False) -> None:
+        deadline = time.monotonic() + timeout
+        while not should_stop():
+            if self.process.poll() is not None:
+                raise ServerError(f"the gateway exited with code {self.process.returncode} before it was ready")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServerError(f"the gateway was not ready at {self.url}/health after {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
