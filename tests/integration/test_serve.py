@@ -122,3 +122,18 @@ def test_sigterm_in_steady_state_leaves_nothing(tiny_repository, tmp_path):
     assert serve.wait_exit(60) == 0, serve.output()
     print(f"SIGTERM to exit: {time.monotonic() - started:.1f} s")
     _assert_nothing_left(pids, regions)
+
+
+def test_sigterm_while_healing_leaves_nothing(tiny_repository, tmp_path):
+    serve = ServeCommand(tiny_repository, tmp_path / "unused.log", log_file=False).start()
+    serve.wait_ready()
+    server_pid = serve.tritonserver_pid()
+    os.kill(stubs(server_pid)[0].pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while "reloading 'tiny'" not in serve.output():
+        assert time.monotonic() < deadline, serve.output()
+        time.sleep(0.05)
+    pids, regions = _our_processes(serve)  # the reload's new stubs included
+    os.kill(serve.process.pid, signal.SIGTERM)
+    assert serve.wait_exit(60) == 0, serve.output()
+    _assert_nothing_left(pids, regions)
