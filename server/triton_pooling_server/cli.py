@@ -11,6 +11,7 @@ COMMANDS = {
     "serve": "triton_pooling_server.launch.serve_command",
     "build": "triton_pooling_server.build.build_command",
     "encode": "triton_pooling.encode_command",
+    "gateway": "triton_pooling_server.gateway.command",
 }
 
 

@@ -1,0 +1,103 @@
+"""The gateway's one closed set of error kinds, each answered with one HTTP status, and the mapping
+from the client package's errors (which classify tritonclient's) onto it.
+
+Every error body is OpenAI's / vLLM's: `{"error": {"message", "type", "param", "code"}}`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from triton_pooling.errors import (
+    InvalidRequestError, ModelNotFoundError, PoolingClientError, PoolingTimeoutError, ServerUnavailableError,
+    UnknownTaskError,
+)
+from triton_pooling_contract.tasks import Tensor
+
+RETRY_AFTER_SECONDS = 1
+
+
+class ErrorKind(enum.Enum):
+    """(HTTP status, the `type` in the body). The only statuses the gateway answers errors with."""
+
+    INVALID_REQUEST = (400, "BadRequestError")
+    MODEL_NOT_FOUND = (404, "NotFoundError")
+    ROUTE_NOT_FOUND = (404, "NotFoundError")
+    METHOD_NOT_ALLOWED = (405, "MethodNotAllowedError")
+    TOO_LARGE = (413, "RequestTooLargeError")
+    UNAVAILABLE = (503, "ServiceUnavailableError")  # Triton overloaded, restarting or not ready
+    TIMEOUT = (504, "GatewayTimeoutError")  # Triton did not answer within the gateway's timeout
+    INTERNAL = (500, "InternalServerError")
+
+    @property
+    def status(self) -> int:
+        return self.value[0]
+
+    @property
+    def type_name(self) -> str:
+        return self.value[1]
+
+    @property
+    def retry_after(self) -> int | None:
+        return RETRY_AFTER_SECONDS if self is ErrorKind.UNAVAILABLE else None
+
+
+class GatewayError(Exception):
+    """An answer the gateway gives instead of a result; `param` names the request field at fault."""
+
+    def __init__(self, kind: ErrorKind, message: str, param: str | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.param = param
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.kind.type_name, "param": self.param,
+                          "code": self.kind.status}}
+
+    def headers(self) -> dict[str, str]:
+        retry = self.kind.retry_after
+        return {} if retry is None else {"Retry-After": str(retry)}
+
+
+def invalid(message: str, param: str | None = None) -> GatewayError:
+    return GatewayError(ErrorKind.INVALID_REQUEST, message, param)
+
+
+# A Triton INVALID_ARG message starts with the tensor at fault; this is the request field it came from.
+_TENSOR_FIELDS = {
+    Tensor.DIMENSIONS: "dimensions", Tensor.TRUNCATE_PROMPT_TOKENS: "truncate_prompt_tokens",
+    Tensor.USE_ACTIVATION: "use_activation", Tensor.TEXT: "input", Tensor.TEXT_PAIR: "input",
+    Tensor.INPUT_IDS: "input",
+}
+
+
+def from_client_error(error: PoolingClientError, param: str | None = None) -> GatewayError:
+    """The gateway's answer for an error the client package raised or classified (Triton's own text kept)."""
+    if isinstance(error, GatewayError):
+        return error
+    message = error.server_message or str(error)
+    if isinstance(error, ModelNotFoundError):
+        return GatewayError(ErrorKind.MODEL_NOT_FOUND, message, "model")
+    if isinstance(error, UnknownTaskError):
+        return GatewayError(ErrorKind.INVALID_REQUEST, message, "task")
+    if isinstance(error, InvalidRequestError):
+        return GatewayError(ErrorKind.INVALID_REQUEST, message, param or _field_of(message))
+    if isinstance(error, ServerUnavailableError):
+        return GatewayError(ErrorKind.UNAVAILABLE, f"Triton is unavailable, retry later: {message}")
+    if isinstance(error, PoolingTimeoutError):
+        return GatewayError(ErrorKind.TIMEOUT, f"Triton did not answer in time: {message}")
+    return GatewayError(ErrorKind.INTERNAL, message)
+
+
+_NAMES = sorted({*_TENSOR_FIELDS, *_TENSOR_FIELDS.values()}, key=len, reverse=True)
+_FIELD_PATTERN = re.compile(r"\b(" + "|".join(_NAMES) + r")\b")
+
+
+def _field_of(message: str) -> str | None:
+    """The request field a message is about: the first tensor or field name it mentions."""
+    found = _FIELD_PATTERN.search(message)
+    if found is None:
+        return None
+    return _TENSOR_FIELDS.get(found.group(1), found.group(1))

@@ -1,0 +1,1 @@
+"""Wire formats: request parsing and validation, response bodies, vector encodings."""

@@ -1,0 +1,90 @@
+"""The prompt shapes the APIs take, checked and turned into the client's NormalizedPrompt.
+
+`input` (OpenAI / vLLM): str | [str] | [int] | [[int]]. Score sides: str | [str] (vLLM's
+ScoreInputs, text only). Rerank documents: strings or `{"text": ...}` objects (Jina / Cohere).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from triton_pooling.prompts import NormalizedPrompt
+
+from ..errors import invalid
+from .fields import describe
+
+INPUT_SHAPES = "a string, a list of strings, a list of token ids, or a list of lists of token ids"
+
+
+def parse_input(value: Any, max_items: int, name: str = "input") -> list[NormalizedPrompt]:
+    if value is None:
+        raise invalid(f"{name} is required: {INPUT_SHAPES}", name)
+    if isinstance(value, str):
+        return [NormalizedPrompt(value, text=_text(value, name))]
+    if not isinstance(value, list) or not value:
+        raise invalid(f"{name} must be {INPUT_SHAPES} (non-empty); got {describe(value)}", name)
+    if all(_is_int(v) for v in value):
+        return [NormalizedPrompt(value, token_ids=_ids(value, name))]
+    _check_count(value, max_items, name)
+    if all(isinstance(v, str) for v in value):
+        return [NormalizedPrompt(v, text=_text(v, f"{name}[{i}]")) for i, v in enumerate(value)]
+    if all(isinstance(v, list) for v in value):
+        return [NormalizedPrompt(v, token_ids=_ids(v, f"{name}[{i}]")) for i, v in enumerate(value)]
+    bad = next((i for i, v in enumerate(value) if not isinstance(v, (str, list)) or isinstance(v, bool)), None)
+    if bad is None:
+        bad = next(i for i, v in enumerate(value) if type(v) is not type(value[0]))
+    raise invalid(f"{name} must be {INPUT_SHAPES}, not a mix; {name}[{bad}] is {describe(value[bad])}", name)
+
+
+def parse_texts(value: Any, max_items: int, name: str) -> list[str]:
+    """One side of a score request: a string or a non-empty list of strings."""
+    if isinstance(value, str):
+        return [_text(value, name)]
+    if not isinstance(value, list) or not value:
+        raise invalid(f"{name} must be a string or a non-empty list of strings; got {describe(value)}", name)
+    _check_count(value, max_items, name)
+    return [_text(_document_text(v, f"{name}[{i}]"), f"{name}[{i}]") for i, v in enumerate(value)]
+
+
+def parse_query(value: Any, name: str = "query") -> str:
+    if value is None:
+        raise invalid(f"{name} is required: a string", name)
+    return _text(_document_text(value, name), name)
+
+
+def _document_text(value: Any, where: str) -> Any:
+    """A document given as {"text": ...} (Jina, Cohere) reads as its text."""
+    if isinstance(value, dict):
+        if "text" not in value:
+            raise invalid(f"{where} must be a string or an object with a text field; got keys {sorted(value)}",
+                          where.split("[")[0])
+        return value["text"]
+    return value
+
+
+def _check_count(value: list, max_items: int, name: str) -> None:
+    if len(value) > max_items:
+        raise invalid(f"{name} has {len(value)} items; this gateway takes at most {max_items} per request "
+                      "(--max-inputs): split the request", name)
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise invalid(f"{where} must be a string; got {describe(value)}", where.split("[")[0])
+    if not value:
+        raise invalid(f"{where} is an empty string; give at least one character", where.split("[")[0])
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ids(value: list, where: str) -> tuple[int, ...]:
+    if not value or not all(_is_int(v) for v in value):
+        raise invalid(f"{where} must be a non-empty list of integer token ids; got {describe(value)}",
+                      where.split("[")[0])
+    negative = next((i for i, v in enumerate(value) if v < 0), None)
+    if negative is not None:
+        raise invalid(f"{where}[{negative}] is {value[negative]}; token ids must be >= 0", where.split("[")[0])
+    return tuple(value)

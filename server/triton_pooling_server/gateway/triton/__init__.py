@@ -1,0 +1,1 @@
+"""Triton access: the pooled asyncio gRPC client, the discovery cache, encoding, the health probe."""

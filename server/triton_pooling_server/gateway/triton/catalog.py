@@ -1,0 +1,106 @@
+"""Which pooling models Triton serves and the task each serves (discovery as the client does it:
+`triton_pooling.discovery`), cached, re-read when stale or when a request names a model it lacks."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+from triton_pooling.discovery import ModelCatalog, ModelInfo, model_info, ready_model_names
+from triton_pooling_contract.tasks import PoolingTask
+
+from ..errors import ErrorKind, GatewayError, invalid
+from .labels import labels_of
+from .pool import TritonPool
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedModel:
+    info: ModelInfo
+    labels: tuple[str, ...] = ()  # classifier labels by class index; () → LABEL_<i>
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def task(self) -> PoolingTask:
+        return self.info.task
+
+
+class Catalog:
+    def __init__(self, pool: TritonPool, max_age: float = 30.0, min_refresh_gap: float = 1.0):
+        self._pool = pool
+        self._max_age = max_age
+        self._min_gap = min_refresh_gap
+        self._models: dict[str, ServedModel] | None = None
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def models(self, refresh: bool = False) -> dict[str, ServedModel]:
+        """The served pooling models by name; read again when older than max_age or when asked
+        (at most once per min_refresh_gap, so unknown names cannot make it hammer Triton)."""
+        async with self._lock:
+            age = time.monotonic() - self._loaded_at
+            if self._models is None or age > self._max_age or (refresh and age > self._min_gap):
+                self._models = await self._load()
+                self._loaded_at = time.monotonic()
+            return self._models
+
+    async def _load(self) -> dict[str, ServedModel]:
+        names = ready_model_names(await self._pool.loaded_models())
+        configs = await asyncio.gather(*(self._pool.model_config(n) for n in names))
+        served = {}
+        for config in configs:
+            info = model_info(config)
+            if info is not None:
+                served[info.name] = ServedModel(info, labels_of(config))
+        return served
+
+    async def resolve(self, name: str | None, endpoint: str, serves: tuple[PoolingTask, ...],
+                      task: PoolingTask | None = None) -> ServedModel:
+        """The model a request asks for. `serves`: the tasks `endpoint` works with (the first is its
+        default); `task`: one the request names explicitly (/pooling)."""
+        models = await self.models()
+        if name is not None and name not in models:
+            models = await self.models(refresh=True)
+        if name is None:
+            return self._default(models, endpoint, task or serves[0])
+        model = models.get(name)
+        if model is None:
+            raise GatewayError(ErrorKind.MODEL_NOT_FOUND,
+                               f"The model {name!r} does not exist; {describe(models)}", "model")
+        if task is not None and model.task is not task:
+            raise invalid(f"Unsupported task: {task.value!r} Supported tasks: ({model.task.value!r},): model {name!r} "
+                          f"serves {model.task.value!r} only (one task per model); {_who_serves(models, task)}", "task")
+        if model.task not in serves:
+            raise invalid(f"{endpoint} needs a model serving {_either(serves)}; model {name!r} serves "
+                          f"{model.task.value!r}; {_who_serves(models, serves[0])}", "model")
+        return model
+
+    def _default(self, models: dict[str, ServedModel], endpoint: str, task: PoolingTask) -> ServedModel:
+        catalog = ModelCatalog(m.info for m in models.values())
+        names = catalog.served_tasks().get(task, [])
+        if task.value in names or len(names) == 1:
+            return models[task.value if task.value in names else names[0]]
+        reason = f"several models serve {task.value!r} ({', '.join(names)})" if names else \
+            f"no model serves {task.value!r}; {describe(models)}"
+        raise invalid(f"{endpoint}: give model; {reason}", "model")
+
+
+def describe(models: dict[str, ServedModel]) -> str:
+    if not models:
+        return "Triton serves no pooling models (yet)"
+    return "served models: " + ", ".join(f"{m.name} ({m.task.value})" for m in sorted(models.values(),
+                                                                                        key=lambda m: m.name))
+
+
+def _who_serves(models: dict[str, ServedModel], task: PoolingTask) -> str:
+    names = sorted(m.name for m in models.values() if m.task is task)
+    return f"models serving {task.value!r}: {', '.join(names)}" if names else \
+        f"no model here serves {task.value!r}; {describe(models)}"
+
+
+def _either(tasks: tuple[PoolingTask, ...]) -> str:
+    return " or ".join(repr(t.value) for t in tasks)
