@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps models serve test test-unit test-integration bench bench-smoke soak clean
+.PHONY: install system-deps models serve test test-unit test-integration bench bench-smoke bench-gateway soak clean
 
 # The CPU build of torch lies on this machine's disk for `torch==2.13.0`; an unpinned torch would
 # pull a multi-GB CUDA build, so it is installed first and pinned.
@@ -48,6 +48,10 @@ bench: models system-deps
 # ~30 s of measuring, no Infinity (the suite runs the same as tests/integration/test_bench_smoke.py).
 bench-smoke: models system-deps
 	$(PY) -m bench.run --smoke
+
+# The HTTP gateway against direct Triton HTTP, same load generator, concurrency 1 and 32 (~1.5 min).
+bench-gateway: models
+	$(PY) -m bench.gateway
 
 # Bounded soak (3 minutes, loopback only): exits 1 if anything is lost or mismatched.
 soak: models
