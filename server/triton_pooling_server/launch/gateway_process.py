@@ -34,13 +34,15 @@ class GatewayProcess:
             if self.process.poll() is not None:
                 raise ServerError(f"the gateway exited with code {self.process.returncode} before it was ready")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                # Listening is enough here: serve starts it once Triton is ready, and its /health also
+                # wants at least one pooling model, which an empty repository does not have.
+                with urllib.request.urlopen(f"{self.url}/metrics", timeout=2) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise ServerError(f"the gateway was not ready at {self.url}/health after {timeout:.0f} s")
+                raise ServerError(f"the gateway did not answer at {self.url} after {timeout:.0f} s")
             time.sleep(0.2)
 
     def stop(self, timeout: float = 10.0) -> None:
