@@ -52,7 +52,7 @@ def builder_module():
 
 def test_services_ports_healthcheck_and_order():
     services = compose()["services"]
-    assert set(services) == {"builder", "triton", "perf"}
+    assert set(services) - {"gateway"} == {"builder", "triton", "perf"}  # gateway: see test_gateway_service_if_present
     triton = services["triton"]
     assert [p.split(":")[-1] for p in triton["ports"]] == ["8000", "8001", "8002"]
     check = triton["healthcheck"]["test"]
@@ -126,7 +126,7 @@ def test_compose_v2_validates_and_resolves_the_stack():
     project = compose_config("docker-compose.yml")
     assert project["name"] == "triton-pooling"
     services = project["services"]
-    assert set(services) == {"builder", "triton"}  # perf is behind its profile
+    assert set(services) - {"gateway"} == {"builder", "triton"}  # perf is behind its profile
     triton, builder = services["triton"], services["builder"]
     assert [(p["target"], p["published"]) for p in triton["ports"]] == [(8000, "8000"), (8001, "8001"), (8002, "8002")]
     assert triton["depends_on"]["builder"]["condition"] == "service_completed_successfully"
@@ -164,3 +164,18 @@ def test_compose_v2_gpu_variant_reserves_one_gpu_for_builder_and_triton():
         devices = services[name]["deploy"]["resources"]["reservations"]["devices"]
         assert devices == [{"capabilities": ["gpu"], "driver": "nvidia", "count": 1}], name
     assert services["triton"]["ports"] == compose_config("docker-compose.yml")["services"]["triton"]["ports"]
+
+
+def test_gateway_service_if_present():
+    """The HTTP gateway service (being added beside this file): Triton's gRPC client, on 9000, after Triton is healthy."""
+    services = compose_config("docker-compose.yml")["services"]
+    if "gateway" not in services:
+        return
+    gateway = services["gateway"]
+    command = gateway["command"]
+    assert command[:2] == ["triton-pooling", "gateway"]
+    assert command[command.index("--triton-url") + 1] == "triton:8001" and command[command.index("--port") + 1] == "9000"
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # the gateway binds loopback unless told otherwise
+    assert [p["target"] for p in gateway["ports"]] == [9000]
+    assert gateway["depends_on"]["triton"]["condition"] == "service_healthy"
+    assert gateway["image"] == services["triton"]["image"]

@@ -405,6 +405,11 @@ def test_tune_repository_writes_config_variants_only(tmp_path):
     from tritonclient.grpc import model_config_pb2
 
     repo = scratch_repository(tmp_path / "models")
+    (repo / "big").mkdir()  # sized by a build on a 64-core node: both values replaced, not duplicated
+    (repo / "big" / "config.pbtxt").write_text(
+        (repo / "embed" / "config.pbtxt").read_text().replace('name: "embed"', 'name: "big"')
+        .replace("count: 3 kind: KIND_CPU", "count: 16 kind: KIND_CPU")
+        + 'parameters { key: "intra_op_threads" value { string_value: "4" } }\n')
     originals = {p: p.read_bytes() for p in repo.glob("*/config.pbtxt")}
     done = run_script("tune_repository.py", "--repository", str(repo), "--config-name", CONFIG_NAME,
                       "--instances", "3", "--intra-op-threads", "1")
@@ -416,10 +421,15 @@ def test_tune_repository_writes_config_variants_only(tmp_path):
     assert config.parameters["pooling_task"].string_value == "embed"
     shipped = text_format.Parse(originals[repo / "embed" / "config.pbtxt"].decode(), model_config_pb2.ModelConfig())
     config.instance_group[0].count = shipped.instance_group[0].count
-    del config.parameters["intra_op_threads"]
+    for c in (config, shipped):  # a build may write its own host-sized value: the tuner replaces it
+        if "intra_op_threads" in c.parameters:
+            del c.parameters["intra_op_threads"]
     assert config == shipped  # nothing else changed
     assert {p: p.read_bytes() for p in repo.glob("*/config.pbtxt")} == originals  # build finds its files unchanged
-    assert sorted(p.parent.parent.name for p in repo.glob("*/configs/*.pbtxt")) == ["embed"]  # not the ensemble, not a step
+    big = text_format.Parse((repo / "big" / "configs" / f"{CONFIG_NAME}.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert [g.count for g in big.instance_group] == [3] and big.parameters["intra_op_threads"].string_value == "1"
+    assert (repo / "big" / "configs" / f"{CONFIG_NAME}.pbtxt").read_text().count("intra_op_threads") == 1
+    assert sorted(p.parent.parent.name for p in repo.glob("*/configs/*.pbtxt")) == ["big", "embed"]  # not the ensemble, not a step
     first = variant.read_bytes()
     assert run_script("tune_repository.py", "--repository", str(repo), "--instances", "3",
                       "--intra-op-threads", "1").returncode == 0
