@@ -23,9 +23,10 @@ system-deps:
 
 install: $(STAMP)
 
-# Deterministic seeded checkpoints for the default seq_classify / token_classify models.
+# The default four models, made by `triton-pooling build` (seeded checkpoints for the two classifiers, the
+# exported graphs, tuning for this host; cached, so a second run takes seconds).
 models: $(STAMP)
-	$(PY) -m triton_pooling_backend.seeded model_repository
+	$(PY) -m triton_pooling_server.build.defaults model_repository
 
 # Serve the four default task models on a real tritonserver (HTTP 8000, gRPC 8001, metrics 8002).
 serve: models
@@ -49,7 +50,7 @@ bench: models system-deps
 bench-smoke: models system-deps
 	$(PY) -m bench.run --smoke
 
-# The HTTP gateway against direct Triton HTTP, same load generator, concurrency 1 and 32 (~1.5 min).
+# The HTTP gateway against direct Triton HTTP, same load generator, concurrency 1 and 32, medians of 3 runs (~2.5 min).
 bench-gateway: models
 	$(PY) -m bench.gateway
 

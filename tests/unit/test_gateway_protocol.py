@@ -132,6 +132,8 @@ def test_bfloat16_rounds_to_nearest_even():
      ErrorKind.INVALID_REQUEST, "dimensions"),
     (InvalidRequestError("x", server_message="TEXT[0] has 600 tokens; send TRUNCATE_PROMPT_TOKENS"),
      ErrorKind.INVALID_REQUEST, "input"),
+    (InvalidRequestError("x", server_message="Request for unknown model: 'gone' is not found",
+                         status="StatusCode.NOT_FOUND"), ErrorKind.MODEL_NOT_FOUND, "model"),
     (ServerUnavailableError("down"), ErrorKind.UNAVAILABLE, None),
     (PoolingTimeoutError("slow"), ErrorKind.TIMEOUT, None),
     (InternalServerError("boom"), ErrorKind.INTERNAL, None),

@@ -78,7 +78,8 @@ def from_client_error(error: PoolingClientError, param: str | None = None) -> Ga
     if isinstance(error, GatewayError):
         return error
     message = error.server_message or str(error)
-    if isinstance(error, ModelNotFoundError):
+    if isinstance(error, ModelNotFoundError) or error.status in ("StatusCode.NOT_FOUND", "404"):
+        # Triton's NOT_FOUND: the model went away after the catalog was read (unloaded).
         return GatewayError(ErrorKind.MODEL_NOT_FOUND, message, "model")
     if isinstance(error, UnknownTaskError):
         return GatewayError(ErrorKind.INVALID_REQUEST, message, "task")
