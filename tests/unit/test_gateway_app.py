@@ -267,3 +267,13 @@ def test_health_fails_when_a_probe_inference_fails(fake):
     assert status == 503 and headers["Retry-After"] == "1"
     assert "'ner'" in body["error"]["message"] and "not healthy" in body["models"]["ner"]
     assert body["models"]["embed"] == "ready"
+
+
+def test_the_gateway_imports_neither_torch_nor_transformers():
+    import subprocess
+    import sys
+
+    code = ("import sys, triton_pooling_server.gateway.app, triton_pooling_server.gateway.command; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
