@@ -2,8 +2,8 @@
 machine's noise hits every variant alike:
 
 - tokenizer: one batched fast-tokenizer call vs one call per text;
-- encoder runtime: torch vs ONNX Runtime fp32 vs the opt-in int8 graph (and each one's fidelity to
-  transformers);
+- encoder runtime: torch vs ONNX Runtime fp32 vs OpenVINO fp32 vs the opt-in int8 graph (and each one's
+  fidelity to transformers);
 - token budget: one padded pass vs length-sorted passes of at most N padded tokens;
 - padding: passes padded to their longest row vs passes of near-equal lengths only (CPU rule).
 
@@ -87,7 +87,8 @@ def main(argv=None) -> None:
     batches = [_requests(texts[i: i + args.batch]) for i in range(0, len(texts), args.batch)]
     singles = [_requests([t]) for t in texts[:32]]
     onnx, torch_service = _service("onnx", 512, args.threads), _service("torch", 512, args.threads)
-    runtimes = (("torch", torch_service), ("onnx", onnx), ("onnx_int8", _service("onnx_int8", 512, args.threads)))
+    runtimes = (("torch", torch_service), ("onnx", onnx), ("openvino", _service("openvino", 512, args.threads)),
+                ("onnx_int8", _service("onnx_int8", 512, args.threads)))
     lines = ["| step | variant | texts/s |", "|---|---|---:|"]
 
     inputs = [TextInput(text=t) for t in texts[: args.batch]]

@@ -17,29 +17,30 @@ from pathlib import Path
 
 from triton_pooling_server.build import inspect_checkpoint
 from triton_pooling_server.build.tensorrt_layout import encoder_inputs, encoder_output
+from triton_pooling_contract.serving import GraphOutput
 from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES, PoolingTask, parse_task
 
 DEFAULT_TOLERANCE = 1e-4
-_AUTO_CLASS = {
-    PoolingTask.EMBED: "AutoModel",
-    PoolingTask.TOKEN_EMBED: "AutoModel",
-    PoolingTask.SEQ_CLASSIFY: "AutoModelForSequenceClassification",
-    PoolingTask.TOKEN_CLASSIFY: "AutoModelForTokenClassification",
+TOKEN_TYPES = "token_type_ids"
+# What the ensemble's encoder step returns per task: hidden states, or the checkpoint's own logits.
+_GRAPH_OUTPUT = {
+    PoolingTask.EMBED: GraphOutput.HIDDEN_STATES,
+    PoolingTask.TOKEN_EMBED: GraphOutput.HIDDEN_STATES,
+    PoolingTask.SEQ_CLASSIFY: GraphOutput.SEQUENCE_LOGITS,
+    PoolingTask.TOKEN_CLASSIFY: GraphOutput.TOKEN_LOGITS,
 }
 
 
 def load_model(checkpoint: Path, task: PoolingTask):
-    import torch
-    import transformers
+    from triton_pooling_backend.encoders.torch_encoder import load_hf_model
 
-    auto = getattr(transformers, _AUTO_CLASS[task])
-    return auto.from_pretrained(str(checkpoint), dtype=torch.float32, use_safetensors=True).eval()
+    return load_hf_model(checkpoint, task, _GRAPH_OUTPUT[task])
 
 
 def _wrapper(model, task: PoolingTask):
     import torch
 
-    output = encoder_output(task)
+    from triton_pooling_backend.encoders.torch_encoder import forward
 
     class Encoder(torch.nn.Module):
         """Explicit named arguments: the exporter needs them, not **kwargs."""
@@ -49,21 +50,28 @@ def _wrapper(model, task: PoolingTask):
             self.model = model
 
         def forward(self, input_ids, attention_mask, token_type_ids=None):
-            extra = {} if token_type_ids is None else {TOKEN_TYPES: token_type_ids}
-            return getattr(self.model(input_ids=input_ids, attention_mask=attention_mask, **extra), output)
+            return forward(self.model, task, _GRAPH_OUTPUT[task], input_ids, attention_mask, token_type_ids)
 
-    return Encoder()
+    return Encoder().eval()
+
+
+def _example(model, names: tuple[str, ...]) -> dict:
+    import torch
+
+    from triton_pooling_backend.artifact.parity import parity_batches
+
+    max_tokens = int(getattr(model.config, "max_position_embeddings", 0) or 512)
+    batch = parity_batches(int(model.config.vocab_size), _pad_id(model), max_tokens, TOKEN_TYPES in names)[0]
+    return {name: torch.from_numpy(batch[name]) for name in names}
 
 
 def export(checkpoint: Path, task: PoolingTask, output: Path, model=None) -> tuple[str, ...]:
     """Write the ONNX graph; returns its input names."""
     import torch
 
-    from triton_pooling_backend.onnx_encoder import parity_batch
-
     model = model or load_model(checkpoint, task)
     names = encoder_inputs(inspect_checkpoint(checkpoint).uses_token_types)
-    example = parity_batch(int(model.config.vocab_size), _pad_id(model), TOKEN_TYPES in names)
+    example = _example(model, names)
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     output.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
@@ -82,22 +90,17 @@ def parity(checkpoint: Path, task: PoolingTask, onnx_path: Path, model=None) -> 
     import onnxruntime as ort
     import torch
 
-    from triton_pooling_backend.onnx_encoder import parity_batch
-
     model = model or load_model(checkpoint, task)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     names = tuple(i.name for i in session.get_inputs())
-    batch = parity_batch(int(model.config.vocab_size), _pad_id(model), TOKEN_TYPES in names)
+    batch = _example(model, names)
     with torch.no_grad():
-        expected = getattr(model(**{n: batch[n] for n in names}), encoder_output(task)).numpy()
+        expected = _wrapper(model, task)(**batch).numpy()
     actual = session.run(None, {n: batch[n].numpy() for n in names})[0]
     if expected.ndim == 3:  # token rows: padded positions are not part of any answer
         real = batch["attention_mask"].numpy().astype(bool)
         expected, actual = expected[real], actual[real]
     return float(np.abs(actual - expected).max())
-
-
-TOKEN_TYPES = "token_type_ids"
 
 
 def _pad_id(model) -> int:

@@ -16,15 +16,25 @@ class DType(str, enum.Enum):
 
 
 class Runtime(str, enum.Enum):
-    """What computes the encoder's hidden states in the Python backend."""
+    """What computes the encoder's outputs in the Python backend.
+
+    The lean runtimes run the graph `triton-pooling build` exported (the stub imports numpy, tokenizers
+    and that runtime only); torch loads the Hugging Face checkpoint itself (GPU hosts, other dtypes)."""
 
     TORCH = "torch"
-    ONNX = "onnx"
+    ONNX = "onnx"  # ONNX Runtime, fp32
+    OPENVINO = "openvino"  # OpenVINO, fp32, the same ONNX graph with dynamic [-1, -1] inputs
     ONNX_INT8 = "onnx_int8"  # opt-in: int8 weights, faster, lossy (docs/performance.md)
 
 
+# Runtimes that serve a built graph without torch in the stub.
+LEAN_RUNTIMES = (Runtime.ONNX, Runtime.OPENVINO, Runtime.ONNX_INT8)
+# What `triton-pooling build` picks for CPU serving when no --runtime is given (measured: docs/performance.md).
+DEFAULT_CPU_RUNTIME = Runtime.ONNX
+
+
 class Device(str, enum.Enum):
-    AUTO = "auto"
+    AUTO = "auto"  # follow the instance's kind: KIND_GPU instances run on their own GPU, KIND_CPU on the CPU
     CPU = "cpu"
     CUDA = "cuda"
 
@@ -32,8 +42,13 @@ class Device(str, enum.Enum):
 # Prefix of a `checkpoint` value that names an installed package exposing get_model_path().
 PACKAGE_PREFIX = "package:"
 
+# Written by `triton-pooling build` for the record: the tuning flags a model was built with, which a
+# later build into the same repository keeps while it re-divides the host among the models.
+TUNING_FLAGS_PARAMETER = "tuning_flags"
+
 KNOWN_PARAMETERS = (
     TASK_PARAMETER, "checkpoint", "pooling_type", "use_activation", "max_tokens", "dtype", "device",
     "trust_remote_code", "allow_unsafe_weights", "step_tag_id", "returned_token_ids",
     "max_batch_tokens", "intra_op_threads", "runtime", "max_text_bytes", "max_texts_per_request",
+    TUNING_FLAGS_PARAMETER,
 )

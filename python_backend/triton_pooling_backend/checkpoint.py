@@ -1,40 +1,16 @@
-"""Load a Hugging Face checkpoint for one pooling task, and resolve what the task needs from it."""
+"""What a checkpoint may serve, decided from its JSON files only (no torch): the task, the pooling, and the
+refusals (pickled weights, remote code) a model makes before it loads anything."""
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from pathlib import Path
-from typing import Any
 
-
-from triton_pooling_contract.checkpoint_info import NO_TOKENIZER_LIMIT, CheckpointError, CheckpointInfo, inspect_checkpoint
-from triton_pooling_contract.tasks import (
-    POOLING_TYPES,
-    PoolingTask,
-    PoolingType,
-    default_pooling,
-    supported_tasks,
-)
+from triton_pooling_contract.checkpoint_info import CheckpointError, CheckpointInfo, inspect_checkpoint
+from triton_pooling_contract.tasks import POOLING_TYPES, PoolingTask, PoolingType, default_pooling, supported_tasks
 
 from .errors import ModelConfigError, allowed
-from .heads import Activation, classifier_activation
-from .settings import Device, ModelSettings
-
-
-
-@dataclasses.dataclass
-class LoadedCheckpoint:
-    model: Any  # torch.nn.Module in eval mode
-    tokenizer: Any
-    pooling: PoolingType
-    max_tokens: int
-    hidden_size: int
-    num_labels: int
-    vocab_size: int
-    pad_token_id: int
-    activation: Activation
-    accepts_token_type_ids: bool
-    device: Any
+from .settings import ModelSettings
 
 
 def read_checkpoint_info(checkpoint: Path) -> CheckpointInfo:
@@ -83,93 +59,32 @@ def resolve_pooling(settings: ModelSettings, info: CheckpointInfo) -> PoolingTyp
     return pooling
 
 
-def load_checkpoint(settings: ModelSettings) -> LoadedCheckpoint:
-    import inspect
-
-    import torch
-    import transformers
-
-    path = settings.checkpoint
-    info = read_checkpoint_info(path)
-    architectures = list(info.architectures)
-    check_task_supported(settings.task, architectures, path)
-    pooling = resolve_pooling(settings, info)
+def check_weights_and_code(settings: ModelSettings, info: CheckpointInfo) -> None:
+    """Nothing of the checkpoint's executes unless the config allows it: pickled weights, remote code."""
     if not settings.allow_unsafe_weights and not info.has_safetensors:
         raise ModelConfigError(
-            f"checkpoint {path} has no *.safetensors weights; pickled weights load only with "
+            f"checkpoint {info.path} has no *.safetensors weights; pickled weights load only with "
             "parameter allow_unsafe_weights = true"
         )
-    torch.set_num_threads(settings.threads)  # as set, else the CPUs split among the model's instances
-    device = _pick_device(settings.device, torch)
-    auto_class = {
-        PoolingTask.EMBED: transformers.AutoModel,
-        PoolingTask.TOKEN_EMBED: transformers.AutoModel,
-        PoolingTask.SEQ_CLASSIFY: transformers.AutoModelForSequenceClassification,
-        PoolingTask.TOKEN_CLASSIFY: transformers.AutoModelForTokenClassification,
-    }[settings.task]
-    model = auto_class.from_pretrained(
-        str(path),
-        dtype=getattr(torch, settings.dtype.value),
-        trust_remote_code=settings.trust_remote_code,
-        use_safetensors=not settings.allow_unsafe_weights,
-    )
-    model.eval().to(device)
-    if pooling in (PoolingType.LAST, PoolingType.CLS, PoolingType.MEAN) and settings.task is PoolingTask.SEQ_CLASSIFY:
-        if not hasattr(model, "score"):
-            raise ModelConfigError(
-                f"pooling {pooling.value} for seq_classify needs a per-token `score` head (decoder classifiers); "
-                f"{architectures} pools inside its own head: use pooling_type NATIVE"
-            )
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), trust_remote_code=settings.trust_remote_code)
-    tokenizer.truncation_side = "left"  # vLLM: truncate_prompt_tokens keeps the last k tokens
-    config = model.config
-    num_labels = int(getattr(config, "num_labels", 0) or 0)
-    if settings.returned_token_ids and max(settings.returned_token_ids) >= num_labels:
+    auto_map = _config_json(info.path).get("auto_map")
+    if auto_map and not settings.trust_remote_code:
         raise ModelConfigError(
-            f"parameter 'returned_token_ids' is {list(settings.returned_token_ids)}; "
-            f"this checkpoint has labels 0..{num_labels - 1}"
+            f"checkpoint {info.path} brings its own code (config.json auto_map {sorted(auto_map)}); it runs only "
+            "with parameter trust_remote_code = true"
         )
-    forward_params = inspect.signature(model.forward).parameters
-    return LoadedCheckpoint(
-        model=model,
-        tokenizer=tokenizer,
-        pooling=pooling,
-        max_tokens=max_tokens_of(settings, info, config, tokenizer),
-        hidden_size=int(config.hidden_size),
-        num_labels=num_labels,
-        vocab_size=int(config.vocab_size),
-        pad_token_id=pad_token_id_of(tokenizer, config),
-        activation=classifier_activation(getattr(config, "problem_type", None), num_labels),
-        accepts_token_type_ids="token_type_ids" in forward_params,
-        device=device,
-    )
 
 
-def max_tokens_of(settings: ModelSettings, info: CheckpointInfo, config, tokenizer) -> int:
-    """Explicit max_tokens > sentence-transformers max_seq_length > position embeddings / tokenizer limit."""
-    if settings.max_tokens is not None:
-        return settings.max_tokens
-    if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
-        return info.sentence_transformers.max_seq_length
-    limits = [getattr(config, "max_position_embeddings", None)]
-    if tokenizer.model_max_length and tokenizer.model_max_length < NO_TOKENIZER_LIMIT:
-        limits.append(tokenizer.model_max_length)
-    limits = [int(v) for v in limits if v]
-    if not limits:
-        raise ModelConfigError("cannot tell the checkpoint's token limit: set parameter 'max_tokens'")
-    return min(limits)
+def check_servable(settings: ModelSettings) -> tuple[CheckpointInfo, PoolingType]:
+    """Every refusal a model makes from the checkpoint's files, in the order a user should hear them."""
+    info = read_checkpoint_info(settings.checkpoint)
+    check_task_supported(settings.task, list(info.architectures), settings.checkpoint)
+    pooling = resolve_pooling(settings, info)
+    check_weights_and_code(settings, info)
+    return info, pooling
 
 
-def pad_token_id_of(tokenizer, config) -> int:
-    for value in (tokenizer.pad_token_id, getattr(config, "pad_token_id", None), tokenizer.eos_token_id):
-        if value is not None:
-            return int(value)
-    return 0  # padded positions are masked out, so any valid id serves
-
-
-def _pick_device(device: Device, torch):
-    if device is Device.CUDA or (device is Device.AUTO and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise ModelConfigError("parameter 'device' is 'cuda' but no CUDA device is visible")
-        return torch.device("cuda")
-    return torch.device("cpu")
+def _config_json(path: Path) -> dict:
+    try:
+        return json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

@@ -1,18 +1,17 @@
-"""Run a loaded checkpoint over many texts: length-sorted micro-batches bounded by a token budget,
-then the task head per text."""
+"""Run a loaded model over many texts: length-sorted micro-batches bounded by a token budget, then the task
+head per text. numpy only: the encoder is whatever runtime the model was loaded with (encoders/)."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from triton_pooling_contract.tasks import PoolingTask, PoolingType
+from triton_pooling_contract.tasks import PoolingTask
 
-from .checkpoint import LoadedCheckpoint
+from .encoders import Encoder, EncoderBatch
 from .heads import apply_head
+from .model_facts import ModelFacts
 from .pooling import pool_sequences, pool_tokens
 from .request_parsing import TextInput
-from .runtimes import build_encoder
 from .settings import ModelSettings
 from .tokenization import EncodedText
 
@@ -21,23 +20,23 @@ MAX_ROWS_PER_PASS = 256
 # Padding a CPU pass may carry per row: max(tokens, fraction of the pass's width). On CPU a padded
 # token costs as much as a real one and batching barely helps (ONNX Runtime, 1 thread: 67-69 texts/s
 # for medium texts at batch 1, 2 and 4), so passes join only near-equal lengths: on the mix corpus
-# this took 16-text batches from 58 to 81 texts/s (docs/performance.md, step 3).
+# this took 16-text batches from 58 to 81 texts/s (docs/performance.md).
 CPU_PAD_SLACK_TOKENS = 2
 CPU_PAD_SLACK_FRACTION = 0.05
 
 
 class PoolingEngine:
-    def __init__(self, checkpoint: LoadedCheckpoint, settings: ModelSettings):
-        self.ckpt = checkpoint
+    def __init__(self, facts: ModelFacts, encoder: Encoder, settings: ModelSettings):
+        self.facts = facts
+        self.encoder = encoder
         self.settings = settings
         self.task = settings.task
-        # embed/token_embed hidden states: ONNX Runtime when it matches torch (runtimes.py)
-        self.runtime, self.encoder = build_encoder(checkpoint, settings)
-        self.pad_slack = cpu_pad_slack if checkpoint.device.type == "cpu" else None  # GPUs: budget only
+        self.runtime = encoder.runtime
+        self.pad_slack = cpu_pad_slack if encoder.on_cpu else None  # GPUs: budget only
 
-    def run(self, encoded: list[EncodedText]) -> list[torch.Tensor]:
+    def run(self, encoded: list[EncodedText]) -> list[np.ndarray]:
         """Raw per-text rows (pooled states or logits), in input order."""
-        results: list[torch.Tensor | None] = [None] * len(encoded)
+        results: list[np.ndarray | None] = [None] * len(encoded)
         for chunk in self.micro_batches([len(e) for e in encoded]):
             for i, rows in zip(chunk, self._forward([encoded[i] for i in chunk])):
                 results[i] = rows
@@ -46,40 +45,31 @@ class PoolingEngine:
     def micro_batches(self, lengths: list[int]) -> list[list[int]]:
         return micro_batches(lengths, self.settings.max_batch_tokens, self.pad_slack)
 
-    def finish(self, rows: torch.Tensor, item: TextInput) -> np.ndarray:
+    def finish(self, rows: np.ndarray, item: TextInput) -> np.ndarray:
         """Apply the task head with the text's own options."""
         use_activation = self.settings.use_activation if item.use_activation is None else item.use_activation
-        rows = apply_head(self.task, rows.float(), item.dimensions, use_activation, self.ckpt.activation)
-        return rows.cpu().numpy().astype(np.float32, copy=False)
+        return apply_head(self.task, rows, item.dimensions, use_activation, self.facts.activation)
 
-    @torch.inference_mode()
-    def _forward(self, batch: list[EncodedText]) -> list[torch.Tensor]:
-        ckpt = self.ckpt
+    def _forward(self, batch: list[EncodedText]) -> list[np.ndarray]:
+        facts = self.facts
         width = max(len(e) for e in batch)
-        ids = torch.full((len(batch), width), ckpt.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        types = torch.zeros((len(batch), width), dtype=torch.long)
+        ids = np.full((len(batch), width), facts.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        types = np.zeros((len(batch), width), dtype=np.int64) if facts.with_token_types else None
         for row, e in enumerate(batch):
-            ids[row, : len(e)] = torch.tensor(e.input_ids)
+            ids[row, : len(e)] = e.input_ids
             mask[row, : len(e)] = 1
-            if e.token_type_ids is not None:
-                types[row, : len(e)] = torch.tensor(e.token_type_ids)
-        inputs = {"input_ids": ids.to(ckpt.device), "attention_mask": mask.to(ckpt.device)}
-        if ckpt.accepts_token_type_ids:
-            inputs["token_type_ids"] = types.to(ckpt.device)
-        mask = inputs["attention_mask"]
-        pooling = ckpt.pooling
+            if types is not None and e.token_type_ids is not None:
+                types[row, : len(e)] = e.token_type_ids
+        out = self.encoder.run(EncoderBatch(ids, mask, types))
+        pooling = facts.pooling
         if self.task is PoolingTask.EMBED:
-            return list(pool_sequences(self.encoder(inputs), mask, pooling))
+            return list(pool_sequences(out, mask, pooling))
         if self.task is PoolingTask.TOKEN_EMBED:
-            return pool_tokens(self.encoder(inputs), mask, inputs["input_ids"], pooling, None)
+            return pool_tokens(out, mask, ids, pooling, None)
         if self.task is PoolingTask.SEQ_CLASSIFY:
-            if pooling is PoolingType.NATIVE:
-                return list(ckpt.model(**inputs).logits)
-            hidden = ckpt.model.base_model(**inputs).last_hidden_state
-            return list(ckpt.model.score(pool_sequences(hidden, mask, pooling)))
-        logits = ckpt.model(**inputs).logits
-        rows = pool_tokens(logits, mask, inputs["input_ids"], pooling, self.settings.step_tag_id)
+            return list(out) if out.ndim == 2 else list(pool_sequences(out, mask, pooling))
+        rows = pool_tokens(out, mask, ids, pooling, self.settings.step_tag_id)
         if self.settings.returned_token_ids:
             rows = [r[:, list(self.settings.returned_token_ids)] for r in rows]
         return rows

@@ -87,14 +87,24 @@ def step_tag_id(checkpoint: Path) -> int:
     return transformers.AutoTokenizer.from_pretrained(str(checkpoint)).convert_tokens_to_ids(STEP_TAG)
 
 
-def prepare_default_repository(repository: Path) -> None:
-    """Give the embedded default's classifier models their deterministic checkpoints."""
+DEFAULT_MODEL_NAMES = ("embed", "token_embed", "seq_classify", "token_classify")
+
+
+def prepare_default_repository(repository: Path, artifacts: bool = True) -> None:
+    """Give the embedded default's classifier models their deterministic checkpoints and every default model
+    its built artifact (from the shared cache when it holds it; `triton-pooling build` writes the same)."""
     for model_name, kind in (("seq_classify", "qwen2-seq-reward"), ("token_classify", "qwen2-prm")):
         target = Path(repository) / model_name / "checkpoint"
         if (target / "config.json").is_file():
             continue
         make_checkpoint(kind, target)
         print(f"wrote seeded {kind} checkpoint to {target}")
+    if artifacts:
+        from .artifact.folder import ensure_folder
+
+        for name in DEFAULT_MODEL_NAMES:
+            if (Path(repository) / name / "config.pbtxt").is_file():
+                ensure_folder(Path(repository) / name)
 
 
 def main(argv=None) -> None:

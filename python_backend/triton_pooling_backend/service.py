@@ -6,20 +6,20 @@ Knows nothing of Triton's Python API (see `triton_model`), so tests can drive it
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
 from triton_pooling_contract.tasks import Tensor
 
-from .checkpoint import LoadedCheckpoint, load_checkpoint
 from .engine import PoolingEngine
 from .errors import InvalidInputError, PoolingError
 from .limits import RequestLimits
+from .loading import Instance, LoadedModel, load_model
 from .outputs import pack_outputs
 from .request_parsing import InputLimits, TextInput, parse_request
 from .settings import ModelSettings
-from .tokenization import TextTokenizer
 
 RequestTensors = Mapping[str, "np.ndarray | None"]
 Outputs = dict[str, np.ndarray]
@@ -34,19 +34,24 @@ class _Pending:
 
 
 class PoolingService:
-    def __init__(self, settings: ModelSettings, checkpoint: LoadedCheckpoint):
+    def __init__(self, settings: ModelSettings, model: LoadedModel):
         self.settings = settings
-        self.checkpoint = checkpoint
-        self.engine = PoolingEngine(checkpoint, settings)
-        self.tokenizer = TextTokenizer(checkpoint.tokenizer, checkpoint.accepts_token_type_ids)
+        self.model = model
+        self.facts = model.facts
+        self.engine = PoolingEngine(model.facts, model.encoder, settings)
+        self.tokenizer = model.tokenizer
         request_limits = RequestLimits.resolve(settings.max_text_bytes, settings.max_texts_per_request,
                                                settings.max_batch_size)
-        self.limits = InputLimits(settings.task, checkpoint.max_tokens, checkpoint.hidden_size, checkpoint.vocab_size,
-                                  request_limits)
+        self.limits = InputLimits(settings.task, model.facts.max_tokens, model.facts.hidden_size,
+                                  model.facts.vocab_size, request_limits)
 
     @classmethod
-    def load(cls, settings: ModelSettings) -> "PoolingService":
-        return cls(settings, load_checkpoint(settings))
+    def load(cls, settings: ModelSettings, instance: Instance | None = None) -> "PoolingService":
+        """`instance` says where Triton runs it (its version folder holds the built model). Without one (in-process
+        use: tests, benchmarks) the artifact is built into, or taken from, the shared cache."""
+        if instance is None:
+            instance = Instance(_in_process_artifact(settings))
+        return cls(settings, load_model(settings, instance))
 
     def handle(self, requests: list[RequestTensors]) -> list[Outputs | PoolingError]:
         """Answer every request: a bad one gets its own error, its batch-mates their results."""
@@ -76,8 +81,12 @@ class PoolingService:
             answers[r] = pack_outputs(self.settings.task, results, [len(encoded[i]) for i in idx])
         return answers  # type: ignore[return-value]
 
+    @property
+    def runtime(self):
+        return self.engine.runtime
+
     def _check_lengths(self, p: _Pending, encoded) -> None:
-        limit = self.checkpoint.max_tokens
+        limit = self.facts.max_tokens
         for row, item in enumerate(p.inputs):
             n = len(encoded[p.first + row])
             if n > limit:
@@ -88,3 +97,18 @@ class PoolingService:
                 )
             if n == 0:
                 raise InvalidInputError(f"{Tensor.TEXT}[{row}] tokenizes to no tokens")
+
+
+def _in_process_artifact(settings: ModelSettings) -> Path:
+    from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, Runtime
+
+    runtime = settings.runtime or DEFAULT_CPU_RUNTIME
+    if runtime is Runtime.TORCH:
+        return Path(settings.checkpoint) / "no-artifact"
+    from .artifact import ArtifactError, ArtifactRequest, cached_artifact
+    from .errors import ModelConfigError
+
+    try:
+        return cached_artifact(ArtifactRequest.from_settings(settings, runtime), log=lambda message: None)[0]
+    except ArtifactError as e:
+        raise ModelConfigError(str(e)) from None

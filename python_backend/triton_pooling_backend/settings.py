@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from triton_pooling_contract.parameters import KNOWN_PARAMETERS, PACKAGE_PREFIX, Device, DType, Runtime
+from triton_pooling_contract.serving import PackageCheckpointError, package_checkpoint
 from triton_pooling_contract.tasks import POOLING_TYPES, TASK_NAMES, TASK_PARAMETER, PoolingTask, PoolingType, parse_task
 
 from .errors import ModelConfigError, allowed
@@ -31,10 +32,10 @@ class ModelSettings:
     step_tag_id: int | None
     returned_token_ids: tuple[int, ...] | None
     max_batch_tokens: int
-    intra_op_threads: int  # 0: torch's default
+    intra_op_threads: int  # 0: the CPUs split among the instances (threads below)
     max_batch_size: int
-    runtime: Runtime | None = None  # None: onnx for embed/token_embed when it matches torch, else torch
-    instance_count: int = 1  # the model's instances (instance_group), which share this host's CPUs
+    runtime: Runtime | None = None  # None: the runtime the built artifact was checked with (serving.json)
+    instance_count: int = 1  # the model's instances (instance_group; per GPU listed), which share the CPUs
     max_text_bytes: int | None = None  # None: limits.DEFAULT_MAX_TEXT_BYTES
     max_texts_per_request: int | None = None  # None: max_batch_size
 
@@ -74,7 +75,7 @@ class ModelSettings:
             intra_op_threads=_parse_int(raw, "intra_op_threads", 0, minimum=0),
             max_batch_size=int(config.get("max_batch_size", 0)),
             runtime=_parse_enum(raw, "runtime", Runtime, None),
-            instance_count=sum(int(g.get("count", 1)) for g in config.get("instance_group") or [{}]),
+            instance_count=instance_count(config),
             max_text_bytes=_parse_int(raw, "max_text_bytes", None, minimum=1),
             max_texts_per_request=_parse_int(raw, "max_texts_per_request", None, minimum=1),
         )
@@ -92,14 +93,10 @@ def resolve_checkpoint(value: str, model_dir: Path) -> Path:
     """A checkpoint is a directory (absolute, or relative to the model's folder) or
     `package:<module>` for an installed package with `get_model_path()`."""
     if value.startswith(PACKAGE_PREFIX):
-        import importlib
-
-        module_name = value[len(PACKAGE_PREFIX):]
         try:
-            module = importlib.import_module(module_name)
-        except ImportError as e:
-            raise ModelConfigError(f"parameter 'checkpoint' names package {module_name!r}, which is not installed") from e
-        return Path(module.get_model_path())
+            return package_checkpoint(value)
+        except PackageCheckpointError as e:
+            raise ModelConfigError(f"parameter 'checkpoint': {e}") from None
     path = Path(value)
     path = path if path.is_absolute() else (model_dir / path)
     if not (path / "config.json").is_file():
@@ -107,6 +104,11 @@ def resolve_checkpoint(value: str, model_dir: Path) -> Path:
             f"parameter 'checkpoint' is {value!r}: {path} is not a Hugging Face checkpoint (no config.json)"
         )
     return path.resolve()
+
+
+def instance_count(config: Mapping[str, Any]) -> int:
+    """Instances of a model: each group's count, times its GPUs where it lists some."""
+    return sum(int(g.get("count", 1)) * max(1, len(g.get("gpus") or [])) for g in config.get("instance_group") or [{}])
 
 
 def declared_task(config: Mapping[str, Any]) -> PoolingTask:

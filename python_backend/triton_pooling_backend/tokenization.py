@@ -1,9 +1,16 @@
-"""Batched tokenization of validated text inputs, grouped so each tokenizer call is one batch."""
+"""Batched tokenization of validated text inputs with the checkpoint's fast (Rust) tokenizer, grouped so
+each tokenizer call is one batch. Only the `tokenizers` package: no transformers in the stub.
+
+Matches `transformers` called as the references call it: special tokens added, no padding, and for
+TRUNCATE_PROMPT_TOKENS `truncation=True, max_length=k` with `truncation_side="left"` (vLLM keeps the last
+k tokens; the Rust tokenizer counts special tokens within k, as transformers does).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from pathlib import Path
 
 from .request_parsing import TextInput
 
@@ -17,9 +24,19 @@ class EncodedText:
         return len(self.input_ids)
 
 
+def load_tokenizer(path: Path):
+    """A tokenizer.json, with padding and truncation off whatever the file says (MiniLM's pads to 128)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
 class TextTokenizer:
     def __init__(self, tokenizer, with_token_types: bool):
-        self._tokenizer = tokenizer
+        self._tokenizer = tokenizer  # tokenizers.Tokenizer
         self._with_token_types = with_token_types
 
     def encode(self, inputs: list[TextInput]) -> list[EncodedText]:
@@ -34,15 +51,17 @@ class TextTokenizer:
             else:
                 groups[(item.text_pair is not None, item.truncate)].append(i)
         for (has_pair, truncate), indices in groups.items():
-            batch = self._tokenizer(
-                [inputs[i].text for i in indices],
-                text_pair=[inputs[i].text_pair for i in indices] if has_pair else None,
-                truncation=truncate is not None,
-                max_length=truncate,
-                return_attention_mask=False,
-                return_token_type_ids=self._with_token_types,
-            )
-            types = batch.get("token_type_ids") if self._with_token_types else None
-            for j, i in enumerate(indices):
-                encoded[i] = EncodedText(batch["input_ids"][j], types[j] if types is not None else None)
+            batch = [(inputs[i].text, inputs[i].text_pair) if has_pair else inputs[i].text for i in indices]
+            for i, e in zip(indices, self._encode_batch(batch, truncate)):
+                encoded[i] = EncodedText(e.ids, e.type_ids if self._with_token_types else None)
         return encoded  # type: ignore[return-value]
+
+    def _encode_batch(self, batch: list, truncate: int | None):
+        tokenizer = self._tokenizer
+        if truncate is None:
+            return tokenizer.encode_batch(batch, add_special_tokens=True)
+        tokenizer.enable_truncation(truncate, strategy="longest_first", direction="left")
+        try:
+            return tokenizer.encode_batch(batch, add_special_tokens=True)
+        finally:
+            tokenizer.no_truncation()

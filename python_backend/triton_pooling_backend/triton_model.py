@@ -23,6 +23,7 @@ class TritonPoolingModel:
     def initialize(self, args: dict) -> None:
         import triton_python_backend_utils as pb_utils
 
+        from .loading import Instance
         from .service import PoolingService
 
         self._pb = pb_utils
@@ -36,7 +37,7 @@ class TritonPoolingModel:
                 f"set it to {served.value!r} or use the {named.value} model.py"
             )
         settings = ModelSettings.from_model_config(config, Path(args["model_repository"]))
-        self.service = PoolingService.load(settings)
+        self.service = PoolingService.load(settings, Instance.from_args(args))
 
     def execute(self, requests):
         pb = self._pb

@@ -1,4 +1,5 @@
-"""`triton-pooling build` on checkpoints of each family → ONE real tritonserver → parity with transformers.
+"""`triton-pooling build` on checkpoints of each family → ONE real tritonserver → parity with transformers, served
+by lean stubs (numpy + tokenizers + the inference runtime: no torch mapped) with the instances the build planned.
 
 BERT (token_classify by default), RoBERTa (vLLM's `classify` alias), DistilBERT (embed), Qwen2 sequence
 reward (LAST pooling), Qwen2 PRM (STEP pooling, returned_token_ids reordered), and a sentence-transformers folder
@@ -52,6 +53,7 @@ def built(tmp_path_factory, checkpoints, minilm_path):
         "qwen2_reward": [checkpoints["qwen2-seq-reward"]],
         "qwen2_prm": [prm, "--step-tag-id", step_tag_id(prm), "--returned-token-ids", "1,0"],
         "st_cls": [st_folder, "--copy-checkpoint"],
+        "bert_ner_openvino": [checkpoints["bert-token-5"], "--runtime", "openvino", "--instances", "2"],
     }
     repo = root / "repository"
     for name, args in builds.items():
@@ -81,11 +83,12 @@ def assert_close(actual, expected):
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_bert_token_classifier(built, protocol):
+@pytest.mark.parametrize("model", ["bert_ner", "bert_ner_openvino"])
+def test_bert_token_classifier(built, protocol, model):
     server, paths = built
-    out = infer(protocol, server, "bert_ner", TEXTS)
+    out = infer(protocol, server, model, TEXTS)
     for i, text in enumerate(TEXTS):
-        logits, _ = ref.token_logits(paths["bert_ner"], text)
+        logits, _ = ref.token_logits(paths[model], text)
         n = out[Tensor.NUM_TOKENS][i, 0]
         assert n == len(logits)
         assert_close(out[Tensor.TOKEN_SCORES][i, :n], ref.softmax(logits))
@@ -178,3 +181,30 @@ def test_exported_onnx_matches_transformers_on_a_mixed_length_batch(built):
         expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).last_hidden_state.numpy()
     real = batch["attention_mask"].astype(bool)
     assert np.abs(actual[real] - expected[real]).max() <= ONNX_TOL
+
+
+def test_served_instances_are_what_the_build_planned_and_stubs_hold_no_torch(built):
+    """One core budget for the whole repository: 8 CPU models on this host's cores, one instance each unless
+    pinned; every lean stub maps the inference runtime and tokenizers, and no libtorch."""
+    from triton_pooling_server.build.tuning import Host, TuningFlags, plan_repository
+    from triton_pooling_server.launch.stubs import stubs
+
+    server, paths = built
+    repo = server.options.model_repository
+    lean = [name for name in paths if name != "bert_ensemble"]
+    flags = {name: TuningFlags() for name in lean}
+    flags["bert_ner_openvino"] = TuningFlags(instances=2)
+    plans = plan_repository(Host.detect(), flags)
+    running: dict[str, list[int]] = {}
+    for stub in stubs(server.process.pid):
+        running.setdefault(stub.model, []).append(stub.pid)
+    for name in lean:
+        config = (repo / name / "config.pbtxt").read_text()
+        assert f"instance_group [ {{ count: {plans[name].instances} kind: KIND_CPU }} ]" in config, name
+        assert len(running[name]) == plans[name].instances, name
+        for pid in running[name]:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert "libtorch" not in maps, f"{name} stub {pid} maps libtorch"
+            runtime = "libopenvino.so" if name.endswith("openvino") else "onnxruntime_pybind11_state"
+            assert runtime in maps and "tokenizers" in maps, name
+    assert running["bert_ner_openvino"] and len(running["bert_ner_openvino"]) == 2

@@ -1,4 +1,7 @@
-"""`triton-pooling build` end to end on folders: idempotent, refuses to overwrite, --force, --copy-checkpoint."""
+"""`triton-pooling build` end to end on folders: idempotent, refuses to overwrite, --force, --copy-checkpoint.
+
+The checkpoints here are JSON with fake weights, so these builds pin `--runtime torch` (no graph to export; the
+lean runtimes' builds are in test_lean_runtime.py and tests/integration/test_build_served.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from unit.build_helpers import fake_checkpoint
 
 
 def build(*args) -> int:
-    return main(["build", *map(str, args)])
+    args = tuple(map(str, args))
+    return main(["build", *args, *(() if "--runtime" in args else ("--runtime", "torch", "--cpus", "2"))])
 
 
 def test_build_writes_config_and_model_py(tmp_path, capsys):
@@ -60,10 +64,10 @@ def test_refusals_exit_2_with_the_reason(tmp_path, capsys):
     assert not (tmp_path / "repo").exists()
 
 
-def test_build_cli_does_not_import_torch(tmp_path):
+def test_build_cli_for_the_torch_runtime_does_not_import_torch(tmp_path):
     ckpt = fake_checkpoint(tmp_path / "ckpt")
     code = ("import sys; from triton_pooling_server.cli import main; "
-            f"rc = main(['build', {str(ckpt)!r}, '--repository', {str(tmp_path / 'repo')!r}]); "
+            f"rc = main(['build', {str(ckpt)!r}, '--repository', {str(tmp_path / 'repo')!r}, '--runtime', 'torch']); "
             "assert rc == 0; print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"

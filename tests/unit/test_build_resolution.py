@@ -94,10 +94,22 @@ def test_step_option_errors_name_the_flag(tmp_path):
         build(tmp_path, ("BertModel",), step_tag_id=5)
 
 
-def test_runtime_onnx_is_for_embedding_tasks_only(tmp_path):
-    assert build(tmp_path, runtime="onnx").spec.parameters["runtime"] == "onnx"
-    with pytest.raises(BuildError, match=r"--runtime onnx serves 'embed', 'token_embed'"):
-        build(tmp_path, ("BertForSequenceClassification",), runtime="onnx")
+def test_runtime_is_decided_with_the_serving_plan(tmp_path):
+    from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME
+    from triton_pooling_server.build.resolution import apply_plan
+    from triton_pooling_server.build.tuning import Host, Profile, TuningFlags, plan_model
+
+    cpu, gpu = plan_model(Host(2)), plan_model(Host(8, (0,)))
+    classifier = build(tmp_path, ("BertForSequenceClassification",))
+    assert apply_plan(classifier, cpu).spec.parameters["runtime"] == DEFAULT_CPU_RUNTIME.value  # every task is lean
+    assert apply_plan(build(tmp_path, runtime="openvino"), cpu).spec.parameters["runtime"] == "openvino"
+    assert apply_plan(build(tmp_path), gpu).spec.parameters["runtime"] == "torch"
+    assert apply_plan(build(tmp_path, dtype="bfloat16"), cpu).spec.parameters["runtime"] == "torch"
+    with pytest.raises(BuildError, match=r"--runtime onnx runs on the CPU, but this build is for GPUs \[0\]"):
+        apply_plan(build(tmp_path, runtime="onnx"), gpu)
+    with pytest.raises(BuildError, match=r"--runtime openvino serves float32 only; --dtype float16 runs with --runtime torch"):
+        apply_plan(build(tmp_path, runtime="openvino", dtype="float16"), cpu)
+    assert plan_model(Host(8, (0,)), TuningFlags(Profile.CPU)).kind == "KIND_CPU"
 
 
 def test_pickled_weights_need_an_explicit_flag(tmp_path):

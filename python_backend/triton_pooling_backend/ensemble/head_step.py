@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 
 from triton_pooling_contract.ensemble import ATTENTION_MASK, INPUT_IDS
 from triton_pooling_contract.tasks import OPTION_UNSET, PoolingTask, Tensor
@@ -31,9 +30,9 @@ class HeadStep(StepModel):
         self.encoded_name = self.config["input"][0]["name"]
 
     def answer(self, tensors):
-        encoded = torch.from_numpy(np.ascontiguousarray(tensors[self.encoded_name])).float()
-        mask = torch.from_numpy(tensors[ATTENTION_MASK])
-        ids = torch.from_numpy(tensors[INPUT_IDS])
+        encoded = np.ascontiguousarray(tensors[self.encoded_name], dtype=np.float32)
+        mask = np.asarray(tensors[ATTENTION_MASK])
+        ids = np.asarray(tensors[INPUT_IDS])
         dims = _per_row(tensors.get(Tensor.DIMENSIONS), len(mask))
         activations = _per_row(tensors.get(Tensor.USE_ACTIVATION), len(mask))
         task = self.task
@@ -48,10 +47,10 @@ class HeadStep(StepModel):
                 rows = [r[:, list(self.settings_.returned_token_ids)] for r in rows]
         settings = self.settings_
         results = [
-            apply_head(task, r, d, settings.use_activation if a is None else bool(a), self.activation).numpy()
+            apply_head(task, r, d, settings.use_activation if a is None else bool(a), self.activation)
             for r, d, a in zip(rows, dims, activations)
         ]
-        return pack_outputs(task, results, mask.sum(dim=1).tolist())
+        return pack_outputs(task, results, mask.sum(axis=1).tolist())
 
 
 def _per_row(values, batch: int) -> list:

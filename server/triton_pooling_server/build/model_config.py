@@ -1,5 +1,6 @@
 """Render a per-task model's `config.pbtxt` and `model.py`: the one place the contract's tensors
-are written down for Triton (the default repository and `triton-pooling build` both use it)."""
+are written down for Triton (the default repository and `triton-pooling build` both use it). The serving
+tuning in a spec (instances, threads, devices, batcher) comes from `tuning.py`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Mapping
 from triton_pooling_contract.tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
 
 DEFAULT_MAX_BATCH_SIZE = 64
-DEFAULT_QUEUE_DELAY_US = 2000
+DEFAULT_QUEUE_DELAY_US = 0  # tuning.CPU_QUEUE_DELAY_US: a spec written without a plan gets the CPU rule's delay
 # Overload is refused early (Triton answers UNAVAILABLE, like TEI's 429) instead of queueing
 # without bound: at most this many requests wait, and none waits longer than the timeout.
 DEFAULT_MAX_QUEUE_SIZE = 256
@@ -36,7 +37,10 @@ class ModelSpec:
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     queue_delay_us: int = DEFAULT_QUEUE_DELAY_US
     preferred_batch_sizes: tuple[int, ...] = ()
-    instance_count: int = 1
+    instance_count: int = 1  # per GPU for KIND_GPU
+    instance_kind: str = "KIND_CPU"
+    gpus: tuple[int, ...] = ()  # KIND_GPU: the devices; each instance runs on its own model_instance_device_id
+    tuning_note: str = ""  # a comment line saying where the tuning came from
     response_cache: bool = False
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE  # 0: unbounded
     queue_timeout_us: int = DEFAULT_QUEUE_TIMEOUT_US  # 0: none; a request's own timeout may override it
@@ -51,12 +55,13 @@ def render_config(spec: ModelSpec) -> str:
     params = {TASK_PARAMETER: spec.task.value, "checkpoint": spec.checkpoint, **spec.parameters}
     lines = [
         f"# triton-pooling model: serves exactly one pooling task ({TASK_PARAMETER} below).",
+        *([f"# tuning: {spec.tuning_note}"] if spec.tuning_note else []),
         f'name: "{spec.name}"',
         'backend: "python"',
         f"max_batch_size: {spec.max_batch_size}",
         f"dynamic_batching {{\n{_preferred(spec)}  max_queue_delay_microseconds: {spec.queue_delay_us}\n"
         f"{_queue_policy(spec)}}}",
-        f"instance_group [ {{ count: {spec.instance_count} kind: KIND_CPU }} ]",
+        instance_group_line(spec.instance_count, spec.instance_kind, spec.gpus),
         "",
         f"input [\n{inputs}\n]",
         "output [",
@@ -69,6 +74,11 @@ def render_config(spec: ModelSpec) -> str:
     if spec.response_cache:
         lines.append("response_cache { enable: true }")
     return "\n".join(lines) + "\n"
+
+
+def instance_group_line(count: int, kind: str = "KIND_CPU", gpus: tuple[int, ...] = ()) -> str:
+    devices = f" gpus: [ {', '.join(str(g) for g in gpus)} ]" if gpus else ""
+    return f"instance_group [ {{ count: {count} kind: {kind}{devices} }} ]"
 
 
 def _preferred(spec: ModelSpec) -> str:
@@ -86,12 +96,24 @@ def _queue_policy(spec: ModelSpec) -> str:
     return "  default_queue_policy {\n" + "".join(f"    {f}\n" for f in fields) + "  }\n"
 
 
-def write_model_folder(repository: Path, spec: ModelSpec) -> Path:
-    """Write one per-task model folder (config.pbtxt + 1/model.py) into a repository."""
+def write_model_folder(repository: Path, spec: ModelSpec, artifact: bool = True) -> Path:
+    """Write one per-task model folder (config.pbtxt + 1/model.py) into a repository, with the built artifact its
+    runtime serves (exported once, then taken from the shared cache). A checkpoint the served model would refuse
+    (pickled weights, remote code, a task it cannot serve) gets no artifact: loading it then fails with that
+    refusal, as it should. Tests write their models with this; `triton-pooling build` is the user's way."""
     folder = Path(repository) / spec.name
     (folder / "1").mkdir(parents=True, exist_ok=True)
     (folder / "config.pbtxt").write_text(render_config(spec))
     (folder / "1" / "model.py").write_text(render_model_py(spec.task))
+    if artifact:
+        from triton_pooling_backend.artifact import CheckpointRefused
+        from triton_pooling_backend.artifact.folder import ensure_folder
+        from triton_pooling_backend.errors import ModelConfigError
+
+        try:
+            ensure_folder(folder, log=lambda message: None)
+        except (CheckpointRefused, ModelConfigError):
+            pass  # the served model refuses it with the same message when it loads
     return folder
 
 

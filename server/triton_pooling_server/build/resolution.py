@@ -17,19 +17,18 @@ from triton_pooling_contract.tasks import (
     parse_task,
     supported_tasks,
 )
-from triton_pooling_contract.parameters import DType, Runtime
+from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, LEAN_RUNTIMES, TUNING_FLAGS_PARAMETER, DType, Runtime
 
 from .errors import BuildError, listing
 from .inspection import CheckpointInfo
+from .tuning import ServingPlan, TuningFlags
 
 DTYPES = tuple(d.value for d in DType)
-# The backend's runtimes (the `runtime` parameter: the Python backend computes the encoder; the onnx ones
-# are its in-process ONNX Runtime path, embed/token_embed only), and tensorrt: an ensemble around an engine.
+# The backend's runtimes (the `runtime` parameter: what the Python backend computes the encoder with; the lean
+# ones serve the graph this build exports), and tensorrt: an ensemble around an engine.
 BACKEND_RUNTIMES = tuple(r.value for r in Runtime)
 RUNTIMES = (*BACKEND_RUNTIMES, "tensorrt")
-BACKEND_ONNX_TASKS = tuple(t for t in PoolingTask if t in EMBEDDING_TASKS)  # task order: stable messages
-# No --runtime: no `runtime` parameter, the backend picks (torch; ONNX Runtime for embed/token_embed when it matches).
-DEFAULT_RUNTIME = "backend default"
+LEAN = tuple(r.value for r in LEAN_RUNTIMES)
 # Folder name a copied checkpoint gets inside the model folder (config refers to it relatively).
 CHECKPOINT_FOLDER = "checkpoint"
 
@@ -49,6 +48,7 @@ class BuildRequest:
     returned_token_ids: tuple[int, ...] | None = None
     copy_checkpoint: bool = False
     allow_unsafe_weights: bool = False
+    tuning: TuningFlags = TuningFlags()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +69,7 @@ def resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
     _step_options(request, info, task, pooling, params)
     _activation(request, info, task, params, decisions)
     _max_tokens(request, info, params, decisions)
-    runtime = _runtime(request, task)
-    if request.runtime in BACKEND_RUNTIMES:
-        params["runtime"] = request.runtime
+    runtime = _check_runtime(request)
     if request.dtype is not None:
         if request.dtype not in DTYPES:
             raise BuildError(f"--dtype is {request.dtype!r}; allowed: {listing(DTYPES)}")
@@ -188,14 +186,56 @@ def _max_tokens(request, info, params, decisions) -> None:
         decisions.append(f"max_tokens {params['max_tokens']}: the checkpoint's position / tokenizer limit")
 
 
-def _runtime(request: BuildRequest, task: PoolingTask) -> str:
-    runtime = request.runtime or DEFAULT_RUNTIME
-    if runtime not in (*RUNTIMES, DEFAULT_RUNTIME):
+def _check_runtime(request: BuildRequest) -> str:
+    """The asked runtime, or '' (decided with the serving plan: `apply_plan`)."""
+    runtime = request.runtime or ""
+    if runtime and runtime not in RUNTIMES:
         raise BuildError(f"--runtime is {runtime!r}; allowed: {listing(RUNTIMES)}")
-    if runtime in (Runtime.ONNX.value, Runtime.ONNX_INT8.value) and task not in BACKEND_ONNX_TASKS:
-        raise BuildError(f"--runtime {runtime} serves {listing(t.value for t in BACKEND_ONNX_TASKS)}; task {task.value!r} "
-                         "runs with --runtime torch or tensorrt")
     return runtime
+
+
+def apply_plan(model: ResolvedModel, plan: ServingPlan, flags: TuningFlags | None = None) -> ResolvedModel:
+    """The model with its serving tuning and its runtime: torch on GPUs (the lean runtimes run on the CPU), on
+    CPUs the asked runtime or the measured default (DEFAULT_CPU_RUNTIME) for float32."""
+    spec, decisions = model.spec, list(model.decisions)
+    params = dict(spec.parameters)
+    runtime = _runtime_for(model, plan, params.get("dtype", DType.FLOAT32.value), decisions)
+    if runtime != "tensorrt":
+        params["runtime"] = runtime
+        params["intra_op_threads"] = str(plan.threads)
+        if plan.max_batch_tokens is not None:
+            params["max_batch_tokens"] = str(plan.max_batch_tokens)
+    flags_text = (flags or TuningFlags()).as_flags()
+    if flags_text:
+        params[TUNING_FLAGS_PARAMETER] = flags_text
+    decisions.append(f"serving: {plan.describe()} ({plan.reason})")
+    spec = dataclasses.replace(
+        spec, parameters=params, instance_count=plan.instances, instance_kind=plan.kind, gpus=plan.gpus,
+        queue_delay_us=plan.queue_delay_us, preferred_batch_sizes=plan.preferred_batch_sizes,
+        tuning_note=f"{plan.describe()}; {plan.reason} (triton-pooling build, docs/performance.md)")
+    return dataclasses.replace(model, spec=spec, runtime=runtime, decisions=tuple(decisions))
+
+
+def _runtime_for(model: ResolvedModel, plan: ServingPlan, dtype: str, decisions: list[str]) -> str:
+    asked = model.runtime
+    if asked == "tensorrt":
+        return asked
+    if plan.on_gpu:
+        if asked in LEAN:
+            raise BuildError(f"--runtime {asked} runs on the CPU, but this build is for GPUs {list(plan.gpus)}: use "
+                             "--runtime torch (or tensorrt), or --profile cpu")
+        decisions.append("runtime torch: GPU profile" + (" (--runtime torch)" if asked else ""))
+        return Runtime.TORCH.value
+    if asked in LEAN and dtype != DType.FLOAT32.value:
+        raise BuildError(f"--runtime {asked} serves float32 only; --dtype {dtype} runs with --runtime torch")
+    if asked:
+        decisions.append(f"runtime {asked}: --runtime")
+        return asked
+    if dtype != DType.FLOAT32.value:
+        decisions.append(f"runtime torch: --dtype {dtype} (the lean runtimes serve float32)")
+        return Runtime.TORCH.value
+    decisions.append(f"runtime {DEFAULT_CPU_RUNTIME.value}: the CPU default (docs/performance.md)")
+    return DEFAULT_CPU_RUNTIME.value
 
 
 def _check_name(name: str) -> None:

@@ -1,0 +1,110 @@
+"""What `triton-pooling build` leaves in a model's version folder for the serving stub, and how a
+`package:<module>` checkpoint is found. Shared by the builder (writes it) and the backend (reads it);
+standard library only.
+
+    <model>/1/encoder.onnx     the exported graph (lean runtimes only)
+    <model>/1/tokenizer.json   the checkpoint's fast tokenizer, padding and truncation off
+    <model>/1/serving.json     ServingDescription: what the graph computes and how to pool and head it
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import importlib
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from .parameters import PACKAGE_PREFIX
+
+GRAPH_FILE = "encoder.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+DESCRIPTION_FILE = "serving.json"
+ARTIFACT_FILES = (GRAPH_FILE, TOKENIZER_FILE, DESCRIPTION_FILE)
+# Bumped whenever the graph's interface or the description's fields change: older artifacts are rebuilt.
+FORMAT_VERSION = 2
+
+
+class GraphOutput(str, enum.Enum):
+    """What the encoder returns for ids + mask [B, T]."""
+
+    HIDDEN_STATES = "hidden_states"  # [B, T, H]: embed, token_embed
+    TOKEN_LOGITS = "token_logits"  # [B, T, L]: token_classify; seq_classify pooled by us (LAST/CLS/MEAN)
+    SEQUENCE_LOGITS = "sequence_logits"  # [B, L]: seq_classify with the checkpoint's own head (NATIVE)
+
+
+class DescriptionError(ValueError):
+    """A serving.json that cannot be read; the message names the file and the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingDescription:
+    key: str  # content hash of everything that changes the artifact (checkpoint bytes, options, versions)
+    task: str
+    pooling: str
+    runtime: str  # the runtime the parity check ran on
+    graph: str | None  # file name in the version folder; None: no graph (torch runtime)
+    graph_inputs: tuple[str, ...]
+    graph_output: GraphOutput
+    activation: str  # none / sigmoid / softmax (classifiers; vLLM's rule from num_labels + problem_type)
+    hidden_size: int  # the encoder's width (what DIMENSIONS may not exceed)
+    num_labels: int
+    vocab_size: int
+    max_tokens: int
+    pad_token_id: int
+    parity_max_abs: float | None  # measured against transformers at build time (relative to the outputs' scale)
+    checkpoint: str
+    versions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    format: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        data["graph_inputs"] = list(self.graph_inputs)
+        data["graph_output"] = self.graph_output.value
+        data["versions"] = dict(self.versions)
+        return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = DESCRIPTION_FILE) -> "ServingDescription":
+        try:
+            data: dict[str, Any] = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DescriptionError(f"{source} is not valid JSON: {e}") from None
+        if data.get("format") != FORMAT_VERSION:
+            raise DescriptionError(f"{source} has format {data.get('format')!r}; this backend reads format "
+                                   f"{FORMAT_VERSION}: rebuild the model with `triton-pooling build`")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        missing = sorted(fields - set(data) - {"versions", "format"})
+        if missing:
+            raise DescriptionError(f"{source} lacks {', '.join(missing)}: rebuild the model with `triton-pooling build`")
+        try:
+            output = GraphOutput(data["graph_output"])
+        except ValueError:
+            raise DescriptionError(f"{source}: graph_output is {data['graph_output']!r}; allowed: "
+                                   f"{', '.join(g.value for g in GraphOutput)}") from None
+        values = {k: data[k] for k in fields if k in data}
+        values.update(graph_inputs=tuple(data["graph_inputs"]), graph_output=output)
+        return cls(**values)
+
+    @classmethod
+    def read(cls, version_dir: Path) -> "ServingDescription":
+        return cls.read_file(Path(version_dir) / DESCRIPTION_FILE)
+
+    @classmethod
+    def read_file(cls, path: Path) -> "ServingDescription":
+        return cls.from_json(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+class PackageCheckpointError(ValueError):
+    pass
+
+
+def package_checkpoint(value: str) -> Path:
+    """The directory of a `package:<module>` checkpoint (an installed package with get_model_path())."""
+    module_name = value[len(PACKAGE_PREFIX):]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise PackageCheckpointError(f"checkpoint {value!r} names package {module_name!r}, which is not installed") from e
+    return Path(module.get_model_path())

@@ -1,0 +1,104 @@
+"""What an artifact is built from, and its key: everything that changes the graph or the description."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from importlib import metadata
+from pathlib import Path
+
+from triton_pooling_contract.parameters import LEAN_RUNTIMES, DType, Runtime
+from triton_pooling_contract.serving import FORMAT_VERSION, GraphOutput
+from triton_pooling_contract.tasks import PoolingType
+
+from ..checkpoint import check_servable
+from ..errors import ModelConfigError
+from ..model_facts import graph_output_for
+from ..settings import ModelSettings
+
+# Libraries whose versions change the exported graph or what it computes.
+EXPORT_LIBRARIES = ("torch", "transformers", "onnxscript", "onnx", "tokenizers")
+RUNTIME_LIBRARIES = {Runtime.ONNX: "onnxruntime", Runtime.ONNX_INT8: "onnxruntime", Runtime.OPENVINO: "openvino"}
+# Checkpoint files that do not shape the model (skipped when hashing).
+_SKIPPED_DIRS = {".git", ".cache", "__pycache__", "onnx", "openvino"}
+
+
+class ArtifactError(RuntimeError):
+    """The artifact cannot be built; the message names the checkpoint, the step and the cause."""
+
+
+class CheckpointRefused(ArtifactError):
+    """A checkpoint the served model would refuse anyway (task, pooling, pickled weights, remote code)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtifactRequest:
+    settings: ModelSettings
+    runtime: Runtime
+    pooling: PoolingType
+    checkpoint_ref: str  # as written in config.pbtxt (a path or package:<module>)
+
+    @classmethod
+    def from_settings(cls, settings: ModelSettings, runtime: Runtime, checkpoint_ref: str | None = None) -> "ArtifactRequest":
+        if runtime not in LEAN_RUNTIMES:
+            raise ArtifactError(f"runtime {runtime.value!r} serves the checkpoint itself; only "
+                                f"{', '.join(r.value for r in LEAN_RUNTIMES)} need a built graph")
+        if settings.dtype is not DType.FLOAT32:
+            raise ArtifactError(f"dtype {settings.dtype.value!r}: runtime {runtime.value!r} serves float32 only; "
+                                "use --runtime torch for other dtypes")
+        try:
+            _, pooling = check_servable(settings)
+        except ModelConfigError as e:
+            raise CheckpointRefused(str(e)) from None
+        return cls(settings, runtime, pooling, checkpoint_ref or str(settings.checkpoint))
+
+    @property
+    def graph_output(self) -> GraphOutput:
+        return graph_output_for(self.settings.task, self.pooling)
+
+    def versions(self) -> dict[str, str]:
+        names = (*EXPORT_LIBRARIES, RUNTIME_LIBRARIES[self.runtime])
+        return {name: _version(name) for name in names}
+
+    def graph_key(self) -> str:
+        """Hash of what changes the graph and the tokenizer: the checkpoint's files, the graph kind, the runtime
+        (its parity check; int8 rewrites the graph) and the libraries' versions."""
+        s = self.settings
+        digest = hashlib.sha256()
+        options = (FORMAT_VERSION, self.graph_output.value, self.auto_class, self.runtime.value, s.trust_remote_code,
+                   s.allow_unsafe_weights, sorted(self.versions().items()))
+        digest.update(repr(options).encode())
+        for path in checkpoint_files(s.checkpoint):
+            digest.update(str(path.relative_to(s.checkpoint)).encode() + b"\0")
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()[:32]
+
+    def key(self, graph_key: str | None = None) -> str:
+        """The model's key: its graph's, and what the description adds (task, pooling, token limit)."""
+        s = self.settings
+        model = (graph_key or self.graph_key(), s.task.value, self.pooling.value, s.max_tokens)
+        return hashlib.sha256(repr(model).encode()).hexdigest()[:32]
+
+    @property
+    def auto_class(self) -> str:
+        from ..encoders.torch_encoder import auto_class_name
+
+        return auto_class_name(self.settings.task, self.graph_output)
+
+
+def checkpoint_files(checkpoint: Path) -> list[Path]:
+    """Top-level files (config, weights, tokenizer) and the sentence-transformers modules' JSON files."""
+    found = [p for p in checkpoint.iterdir() if p.is_file()]
+    for sub in checkpoint.iterdir():
+        if sub.is_dir() and sub.name not in _SKIPPED_DIRS:
+            found.extend(p for p in sub.iterdir() if p.is_file() and p.suffix == ".json")
+    return sorted(found)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"

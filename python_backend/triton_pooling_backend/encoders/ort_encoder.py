@@ -1,0 +1,32 @@
+"""ONNX Runtime (CPU) running the graph `triton-pooling build` exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from triton_pooling_contract.parameters import Runtime
+from triton_pooling_contract.serving import GraphOutput
+
+from .base import Encoder, EncoderBatch
+
+
+class OnnxRuntimeEncoder(Encoder):
+    def __init__(self, graph: Path, inputs: tuple[str, ...], output: GraphOutput, threads: int,
+                 runtime: Runtime = Runtime.ONNX):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Several instances share the cores: idle pool threads must sleep, not spin.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        self.inputs = inputs
+        self.output = output
+        self.runtime = runtime
+
+    def run(self, batch: EncoderBatch) -> np.ndarray:
+        return self.session.run(None, batch.feed(self.inputs))[0]

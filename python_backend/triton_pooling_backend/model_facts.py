@@ -1,0 +1,95 @@
+"""What serving a model needs to know besides its encoder: pooling, limits, ids, the classifier activation and
+the graph's interface. Read from the built model's serving.json (lean runtimes), or worked out from the
+Hugging Face config and tokenizer (at build time, and for `runtime: torch`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from triton_pooling_contract.checkpoint_info import NO_TOKENIZER_LIMIT, CheckpointInfo
+from triton_pooling_contract.serving import GraphOutput, ServingDescription
+from triton_pooling_contract.tasks import PoolingTask, PoolingType
+
+from .errors import ModelConfigError
+from .heads import Activation, classifier_activation
+from .settings import ModelSettings
+
+TOKEN_TYPES = "token_type_ids"
+BASE_INPUTS = ("input_ids", "attention_mask")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFacts:
+    pooling: PoolingType
+    max_tokens: int
+    hidden_size: int  # the encoder's width: what DIMENSIONS may not exceed
+    num_labels: int
+    vocab_size: int
+    pad_token_id: int
+    activation: Activation
+    graph_inputs: tuple[str, ...]
+    graph_output: GraphOutput
+
+    @property
+    def with_token_types(self) -> bool:
+        return TOKEN_TYPES in self.graph_inputs
+
+    @classmethod
+    def from_description(cls, d: ServingDescription, settings: ModelSettings) -> "ModelFacts":
+        return cls(
+            pooling=PoolingType(d.pooling), max_tokens=settings.max_tokens or d.max_tokens, hidden_size=d.hidden_size,
+            num_labels=d.num_labels, vocab_size=d.vocab_size, pad_token_id=d.pad_token_id,
+            activation=Activation(d.activation), graph_inputs=tuple(d.graph_inputs), graph_output=d.graph_output,
+        )
+
+
+def graph_output_for(task: PoolingTask, pooling: PoolingType) -> GraphOutput:
+    if task in (PoolingTask.EMBED, PoolingTask.TOKEN_EMBED):
+        return GraphOutput.HIDDEN_STATES
+    if task is PoolingTask.SEQ_CLASSIFY and pooling is PoolingType.NATIVE:
+        return GraphOutput.SEQUENCE_LOGITS
+    return GraphOutput.TOKEN_LOGITS
+
+
+def facts_from_hf(settings: ModelSettings, info: CheckpointInfo, pooling: PoolingType, hf_config, tokenizer,
+                  with_token_types: bool) -> ModelFacts:
+    """From a transformers config and tokenizer (build time and the torch runtime)."""
+    num_labels = int(getattr(hf_config, "num_labels", 0) or 0)
+    if settings.returned_token_ids and max(settings.returned_token_ids) >= num_labels:
+        raise ModelConfigError(
+            f"parameter 'returned_token_ids' is {list(settings.returned_token_ids)}; "
+            f"this checkpoint has labels 0..{num_labels - 1}"
+        )
+    return ModelFacts(
+        pooling=pooling,
+        max_tokens=max_tokens_of(settings, info, hf_config, tokenizer),
+        hidden_size=int(hf_config.hidden_size),
+        num_labels=num_labels,
+        vocab_size=int(hf_config.vocab_size),
+        pad_token_id=pad_token_id_of(tokenizer, hf_config),
+        activation=classifier_activation(getattr(hf_config, "problem_type", None), num_labels),
+        graph_inputs=BASE_INPUTS + ((TOKEN_TYPES,) if with_token_types else ()),
+        graph_output=graph_output_for(settings.task, pooling),
+    )
+
+
+def max_tokens_of(settings: ModelSettings, info: CheckpointInfo, config, tokenizer) -> int:
+    """Explicit max_tokens > sentence-transformers max_seq_length > position embeddings / tokenizer limit."""
+    if settings.max_tokens is not None:
+        return settings.max_tokens
+    if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
+        return info.sentence_transformers.max_seq_length
+    limits = [getattr(config, "max_position_embeddings", None)]
+    if tokenizer.model_max_length and tokenizer.model_max_length < NO_TOKENIZER_LIMIT:
+        limits.append(tokenizer.model_max_length)
+    limits = [int(v) for v in limits if v]
+    if not limits:
+        raise ModelConfigError("cannot tell the checkpoint's token limit: set parameter 'max_tokens'")
+    return min(limits)
+
+
+def pad_token_id_of(tokenizer, config) -> int:
+    for value in (tokenizer.pad_token_id, getattr(config, "pad_token_id", None), tokenizer.eos_token_id):
+        if value is not None:
+            return int(value)
+    return 0  # padded positions are masked out, so any valid id serves

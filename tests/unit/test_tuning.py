@@ -1,0 +1,166 @@
+"""The one owner of serving tuning: instances, threads, devices and batcher from the host or the flags, one core
+budget per repository, and a build that re-divides it among the models already there."""
+
+from __future__ import annotations
+
+import pytest
+
+from triton_pooling_server.build import BuildError
+from triton_pooling_server.build.tuning import (
+    GPU_INSTANCES_PER_DEVICE, GPU_MAX_BATCH_TOKENS, Host, Profile, ServingPlan, TuningFlags, detect_gpus,
+    plan_model, plan_repository,
+)
+
+
+def _shape(plan: ServingPlan) -> tuple:
+    return plan.kind, plan.instances, plan.threads
+
+
+@pytest.mark.parametrize("cpus, expected", [
+    (1, ("KIND_CPU", 2, 1)),     # one core: a spare instance covers the gap between batches
+    (2, ("KIND_CPU", 3, 1)),     # measured on the reference host: 3 x 1 beat 2 x 1
+    (4, ("KIND_CPU", 5, 1)),
+    (8, ("KIND_CPU", 9, 1)),
+    (16, ("KIND_CPU", 9, 2)),    # past 8 cores instances get wider, not more numerous
+    (64, ("KIND_CPU", 9, 8)),
+])
+def test_a_model_alone_gets_the_host(cpus, expected):
+    plan = plan_model(Host(cpus))
+    assert _shape(plan) == expected
+    assert plan.queue_delay_us == 0 and plan.preferred_batch_sizes == () and plan.max_batch_tokens is None
+    assert plan.total_instances * plan.threads <= cpus + plan.threads  # the budget, plus one spare instance
+
+
+@pytest.mark.parametrize("cpus, models, expected", [
+    (2, 4, ("KIND_CPU", 1, 1)),   # the shipped repository on the reference host: 0.5 core each
+    (2, 2, ("KIND_CPU", 2, 1)),
+    (16, 4, ("KIND_CPU", 5, 1)),  # a 16-core host serving the four defaults: 20 threads, not 62
+    (64, 2, ("KIND_CPU", 9, 4)),
+])
+def test_models_of_a_repository_share_one_core_budget(cpus, models, expected):
+    plans = plan_repository(Host(cpus), {f"m{i}": TuningFlags() for i in range(models)})
+    assert {_shape(p) for p in plans.values()} == {expected}
+    threads = sum(p.total_instances * p.threads for p in plans.values())
+    assert threads <= max(cpus + models * expected[2], models)
+
+
+def test_pinned_models_take_their_cores_first():
+    plans = plan_repository(Host(8), {"pinned": TuningFlags(instances=2, threads=2), "a": TuningFlags(),
+                                      "b": TuningFlags(instances=1)})
+    assert _shape(plans["pinned"]) == ("KIND_CPU", 2, 2)
+    assert _shape(plans["a"]) == ("KIND_CPU", 3, 1)  # (8 - 4) / 2 = 2 cores each
+    assert _shape(plans["b"]) == ("KIND_CPU", 1, 1)  # instances pinned, threads by the rule
+    assert "--instances and --threads" in plans["pinned"].reason and "8 cores shared by 3" in plans["a"].reason
+
+
+def test_flags_override_the_rule():
+    plan = plan_model(Host(2), TuningFlags(instances=4, threads=2, queue_delay_us=500, preferred_batch_sizes=(8, 16)))
+    assert (plan.instances, plan.threads, plan.queue_delay_us, plan.preferred_batch_sizes) == (4, 2, 500, (8, 16))
+    with pytest.raises(BuildError, match=r"--instances is 0; expected an integer >= 1"):
+        TuningFlags(instances=0)
+    with pytest.raises(BuildError, match=r"--queue-delay-us is -1"):
+        TuningFlags(queue_delay_us=-1)
+
+
+def test_gpu_profile_places_instances_on_every_gpu():
+    plan = plan_model(Host(16, (0, 1)))
+    assert (plan.kind, plan.instances, plan.gpus, plan.threads) == ("KIND_GPU", GPU_INSTANCES_PER_DEVICE, (0, 1), 1)
+    assert plan.total_instances == 2 * GPU_INSTANCES_PER_DEVICE and plan.max_batch_tokens == GPU_MAX_BATCH_TOKENS
+    assert plan_model(Host(16, (0, 1)), TuningFlags(gpus=(1,), instances=3)).gpus == (1,)
+    assert plan_model(Host(16, (0, 1)), TuningFlags(Profile.CPU)).kind == "KIND_CPU"
+    assert plan_model(Host(4), TuningFlags(Profile.GPU, gpus=(0,))).kind == "KIND_GPU"  # building for another host
+    with pytest.raises(BuildError, match=r"--profile is 'gpu', but this host shows no GPU"):
+        plan_model(Host(4), TuningFlags(Profile.GPU))
+
+
+def test_gpu_models_do_not_take_cpu_cores():
+    plans = plan_repository(Host(4, (0,)), {"gpu": TuningFlags(), "cpu": TuningFlags(Profile.CPU)})
+    assert plans["gpu"].on_gpu and _shape(plans["cpu"]) == ("KIND_CPU", 5, 1)
+
+
+def test_flags_survive_the_round_trip_through_the_config():
+    flags = TuningFlags(Profile.GPU, instances=3, threads=1, gpus=(0, 2), queue_delay_us=100,
+                        preferred_batch_sizes=(4, 8))
+    assert TuningFlags.from_flags(flags.as_flags()) == flags
+    assert TuningFlags().as_flags() == "" and TuningFlags.from_flags("") == TuningFlags()
+
+
+def test_host_detection_reads_cuda_visible_devices():
+    assert detect_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}) == (0, 1)
+    assert detect_gpus({"CUDA_VISIBLE_DEVICES": ""}) == ()
+    assert detect_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == ()
+    assert Host.detect({"CUDA_VISIBLE_DEVICES": ""}).cpus >= 1
+
+
+# --- the build: flags in the config, the repository re-divided ------------------------------------------------------
+
+def _build(ckpt, repo, *args, cpus="2"):
+    from triton_pooling_server.cli import main
+
+    return main(["build", str(ckpt), "--repository", str(repo), "--runtime", "torch", "--cpus", cpus, *map(str, args)])
+
+
+def test_build_writes_the_plan_and_rebalances_the_repository(tmp_path, capsys):
+    from unit.build_helpers import fake_checkpoint
+
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    repo = tmp_path / "repo"
+    assert _build(ckpt, repo, "--name", "a") == 0
+    a = repo / "a" / "config.pbtxt"
+    assert "instance_group [ { count: 3 kind: KIND_CPU } ]" in a.read_text()
+    assert 'key: "intra_op_threads" value { string_value: "1" }' in a.read_text()
+    assert "# tuning: 3 instances x 1 thread, batcher delay 0 us; 2 cores shared by 1 CPU model" in a.read_text()
+    assert _build(ckpt, repo, "--name", "b") == 0
+    assert "retuned a: 2 instances x 1 thread" in capsys.readouterr().out
+    assert "instance_group [ { count: 2 kind: KIND_CPU } ]" in a.read_text()
+    assert _build(ckpt, repo, "--name", "c", "--instances", "1", "--threads", "1") == 0
+    text = (repo / "c" / "config.pbtxt").read_text()
+    assert 'key: "tuning_flags" value { string_value: "--instances 1 --threads 1" }' in text
+    assert "count: 1 kind: KIND_CPU" in a.read_text()  # (2 - 1) / 2 cores each
+    # A rebuild of a with the same flags is unchanged; a rebuild on a bigger host retunes, with no --force.
+    assert _build(ckpt, repo, "--name", "a") == 0
+    assert "unchanged: model 'a'" in capsys.readouterr().out
+    assert _build(ckpt, repo, "--name", "a", cpus="9") == 0
+    assert "retuned: model 'a'" in capsys.readouterr().out
+    assert "count: 5 kind: KIND_CPU" in a.read_text() and "count: 1 kind: KIND_CPU" in text  # c keeps its pins
+
+
+def test_gpu_build_renders_kind_gpu_with_devices_and_torch(tmp_path):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    from unit.build_helpers import fake_checkpoint
+
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    repo = tmp_path / "repo"
+    assert _build(ckpt, repo, "--profile", "gpu", "--gpus", "0,1") == 0
+    config = text_format.Parse((repo / "embed" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    (group,) = config.instance_group
+    assert (group.kind, group.count, list(group.gpus)) == (model_config_pb2.ModelInstanceGroup.KIND_GPU, 2, [0, 1])
+    assert config.parameters["runtime"].string_value == "torch"
+    assert config.parameters["max_batch_tokens"].string_value == str(GPU_MAX_BATCH_TOKENS)
+    assert config.dynamic_batching.max_queue_delay_microseconds == 2000
+
+
+def test_each_gpu_instance_runs_on_its_own_device(monkeypatch, tmp_path):
+    """The backend reads model_instance_kind / model_instance_device_id (KIND_GPU) and never lands all on cuda:0."""
+    from triton_pooling_backend.loading import Instance, _torch_device
+    from triton_pooling_backend.settings import ModelSettings
+
+    class FakeCuda:
+        @staticmethod
+        def is_available():
+            return True
+
+    class FakeTorch:
+        cuda = FakeCuda
+
+    (tmp_path / "config.json").write_text("{}")
+    raw = {"pooling_task": {"string_value": "embed"}, "checkpoint": {"string_value": str(tmp_path)}}
+    settings = ModelSettings.from_model_config({"parameters": raw}, tmp_path)
+    gpu1 = Instance.from_args({"model_repository": str(tmp_path), "model_version": "1",
+                               "model_instance_kind": "GPU", "model_instance_device_id": "1"})
+    assert (gpu1.kind, gpu1.device_id) == ("GPU", 1)
+    assert _torch_device(settings, gpu1, FakeTorch) == "cuda:1"
+    cpu = Instance.from_args({"model_repository": str(tmp_path), "model_version": "1", "model_instance_kind": "CPU"})
+    assert _torch_device(settings, cpu, FakeTorch) == "cpu"  # device auto follows the instance kind
