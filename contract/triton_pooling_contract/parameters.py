@@ -46,9 +46,13 @@ PACKAGE_PREFIX = "package:"
 # later build into the same repository keeps while it re-divides the host among the models.
 TUNING_FLAGS_PARAMETER = "tuning_flags"
 
+# vLLM's `enable_chunked_processing`: an embed model encodes a prompt longer than its window in
+# consecutive chunks and averages them (triton_pooling_backend.chunking; docs/backend.md).
+CHUNKED_PROCESSING_PARAMETER = "enable_chunked_processing"
+
 KNOWN_PARAMETERS = (
     TASK_PARAMETER, "checkpoint", "pooling_type", "use_activation", "max_tokens", "dtype", "device",
     "trust_remote_code", "allow_unsafe_weights", "step_tag_id", "returned_token_ids",
     "max_batch_tokens", "intra_op_threads", "runtime", "max_text_bytes", "max_texts_per_request",
-    TUNING_FLAGS_PARAMETER,
+    TUNING_FLAGS_PARAMETER, CHUNKED_PROCESSING_PARAMETER,
 )

@@ -12,9 +12,9 @@ from typing import Iterable
 
 from .errors import InvalidInputError, ModelConfigError
 
-# ~32k tokens of ordinary text (about 4 bytes a token): the longest context of common embedders,
-# while a full batch of such texts still fits comfortably in memory.
-DEFAULT_MAX_TEXT_BYTES = 131072
+# TEI's payload scale (2 MB): a long document still fits, to be truncated (TRUNCATE_PROMPT_TOKENS reads
+# only its tail, see truncation.py) or chunked (enable_chunked_processing); checked before decoding.
+DEFAULT_MAX_TEXT_BYTES = 2 * 1024 * 1024
 # Used only when the model does no batching (max_batch_size 0); else max_batch_size is the default.
 DEFAULT_MAX_TEXTS_PER_REQUEST = 64
 

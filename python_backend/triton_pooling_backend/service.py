@@ -11,8 +11,9 @@ from typing import Mapping
 
 import numpy as np
 
-from triton_pooling_contract.tasks import Tensor
+from triton_pooling_contract.tasks import PoolingTask, Tensor
 
+from .chunking import combine_chunks, split_chunks
 from .engine import PoolingEngine
 from .errors import InvalidInputError, PoolingError
 from .limits import RequestLimits
@@ -20,6 +21,7 @@ from .loading import Instance, LoadedModel, load_model
 from .outputs import pack_outputs
 from .request_parsing import InputLimits, TextInput, parse_request
 from .settings import ModelSettings
+from .tokenization import EncodedText
 
 RequestTensors = Mapping[str, "np.ndarray | None"]
 Outputs = dict[str, np.ndarray]
@@ -61,6 +63,7 @@ class PoolingService:
         for r, tensors in enumerate(requests):
             try:
                 inputs = parse_request(tensors, self.limits)
+                self._check_truncation(inputs)
             except PoolingError as e:
                 answers[r] = e
                 continue
@@ -74,12 +77,38 @@ class PoolingService:
                 answers[r] = e
                 del pending[r]
         keep = [i for p in pending.values() for i in range(p.first, p.first + len(p.inputs))]
-        raw = dict(zip(keep, self.engine.run([encoded[i] for i in keep]))) if keep else {}
+        pieces = {i: self._pieces(encoded[i]) for i in keep}
+        flat_pieces = [piece for i in keep for piece in pieces[i]]
+        raw = iter(self.engine.run(flat_pieces) if flat_pieces else [])
         for r, p in pending.items():
             idx = range(p.first, p.first + len(p.inputs))
-            results = [self.engine.finish(raw[i], flat[i]) for i in idx]
+            results = [self._finish(flat[i], pieces[i], raw) for i in idx]
             answers[r] = pack_outputs(self.settings.task, results, [len(encoded[i]) for i in idx])
         return answers  # type: ignore[return-value]
+
+    def _pieces(self, encoded: EncodedText) -> list[EncodedText]:
+        """What the encoder runs for one text: the text, or its chunks (chunked processing)."""
+        limit = self.facts.max_tokens
+        if self.settings.chunked_processing and len(encoded) > limit:
+            return split_chunks(encoded, limit)
+        return [encoded]
+
+    def _finish(self, item: TextInput, pieces: list[EncodedText], raw) -> np.ndarray:
+        finished = [self.engine.finish(next(raw), item) for _ in pieces]
+        return finished[0] if len(pieces) == 1 else combine_chunks(finished, [len(p) for p in pieces])
+
+    def _check_truncation(self, inputs: list[TextInput]) -> None:
+        """Keeping fewer tokens than the special tokens would keep no text: refuse, naming the minimum."""
+        for row, item in enumerate(inputs):
+            if item.truncate is None or item.input_ids is not None:
+                continue
+            least = self.tokenizer.minimum_truncation(item.text_pair is not None)
+            if item.truncate < least:
+                raise InvalidInputError(
+                    f"{Tensor.TRUNCATE_PROMPT_TOKENS}[{row}] is {item.truncate}; this model adds {least - 1} special "
+                    f"tokens to each {'pair' if item.text_pair is not None else 'text'}, so keeping fewer than "
+                    f"{least} tokens keeps no text: send at least {least}, or -1 for no truncation"
+                )
 
     @property
     def runtime(self):
@@ -89,11 +118,13 @@ class PoolingService:
         limit = self.facts.max_tokens
         for row, item in enumerate(p.inputs):
             n = len(encoded[p.first + row])
-            if n > limit:
+            if n > limit and not self.settings.chunked_processing:
                 name = Tensor.TEXT if item.input_ids is None else Tensor.INPUT_IDS
+                chunking = (" or build it with --enable-chunked-processing (parameter enable_chunked_processing)"
+                            if self.settings.task is PoolingTask.EMBED else "")
                 raise InvalidInputError(
-                    f"{name}[{row}] has {n} tokens; this model takes at most {limit}: shorten it or send "
-                    f"TRUNCATE_PROMPT_TOKENS between 1 and {limit} to keep the last tokens"
+                    f"{name}[{row}] has {n} tokens; this model takes at most {limit}: shorten it, send "
+                    f"TRUNCATE_PROMPT_TOKENS up to {limit} to keep the last tokens{chunking}"
                 )
             if n == 0:
                 raise InvalidInputError(f"{Tensor.TEXT}[{row}] tokenizes to no tokens")

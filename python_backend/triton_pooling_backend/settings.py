@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from triton_pooling_contract.parameters import KNOWN_PARAMETERS, PACKAGE_PREFIX, Device, DType, Runtime
+from triton_pooling_contract.parameters import CHUNKED_PROCESSING_PARAMETER, KNOWN_PARAMETERS, PACKAGE_PREFIX, Device, DType, Runtime
 from triton_pooling_contract.serving import PackageCheckpointError, package_checkpoint
 from triton_pooling_contract.tasks import POOLING_TYPES, TASK_NAMES, TASK_PARAMETER, PoolingTask, PoolingType, parse_task
 
@@ -38,6 +38,7 @@ class ModelSettings:
     instance_count: int = 1  # the model's instances (instance_group; per GPU listed), which share the CPUs
     max_text_bytes: int | None = None  # None: limits.DEFAULT_MAX_TEXT_BYTES
     max_texts_per_request: int | None = None  # None: max_batch_size
+    chunked_processing: bool = False  # embed only: prompts longer than max_tokens are encoded in chunks
 
     @classmethod
     def from_model_config(cls, config: Mapping[str, Any], model_dir: Path) -> "ModelSettings":
@@ -59,6 +60,13 @@ class ModelSettings:
         if "checkpoint" not in raw or not raw["checkpoint"].strip():
             raise ModelConfigError("parameter 'checkpoint' is missing: give a Hugging Face checkpoint directory")
         returned = raw.get("returned_token_ids", "").strip()
+        chunked = _parse_bool(raw, CHUNKED_PROCESSING_PARAMETER, False)
+        if chunked and task is not PoolingTask.EMBED:
+            raise ModelConfigError(
+                f"parameter {CHUNKED_PROCESSING_PARAMETER!r} is true, but it applies to task 'embed' only (one vector "
+                f"averaged over a long prompt's chunks, as vLLM); this model serves {task.value!r}: remove it, and "
+                "send TRUNCATE_PROMPT_TOKENS to fit long texts"
+            )
         return cls(
             task=task,
             checkpoint=resolve_checkpoint(raw["checkpoint"].strip(), model_dir),
@@ -78,6 +86,7 @@ class ModelSettings:
             instance_count=instance_count(config),
             max_text_bytes=_parse_int(raw, "max_text_bytes", None, minimum=1),
             max_texts_per_request=_parse_int(raw, "max_texts_per_request", None, minimum=1),
+            chunked_processing=chunked,
         )
 
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .request_parsing import TextInput
+from .truncation import WHOLE_TEXT_CHARS, last_tokens, special_token_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,11 @@ class TextTokenizer:
     def __init__(self, tokenizer, with_token_types: bool):
         self._tokenizer = tokenizer  # tokenizers.Tokenizer
         self._with_token_types = with_token_types
+        self._specials = {pair: special_token_count(tokenizer, pair) for pair in (False, True)}
+
+    def minimum_truncation(self, pair: bool) -> int:
+        """The smallest TRUNCATE_PROMPT_TOKENS that keeps any text: one more than the special tokens."""
+        return self._specials[pair] + 1
 
     def encode(self, inputs: list[TextInput]) -> list[EncodedText]:
         """Tokenize every text input (special tokens added, left truncation to `truncate`);
@@ -60,8 +66,12 @@ class TextTokenizer:
         tokenizer = self._tokenizer
         if truncate is None:
             return tokenizer.encode_batch(batch, add_special_tokens=True)
+        # A long single text keeps its last tokens from its tail alone (exact; see truncation.py).
+        long = {j for j, text in enumerate(batch) if isinstance(text, str) and len(text) > WHOLE_TEXT_CHARS}
+        short = [text for j, text in enumerate(batch) if j not in long]
         tokenizer.enable_truncation(truncate, strategy="longest_first", direction="left")
         try:
-            return tokenizer.encode_batch(batch, add_special_tokens=True)
+            done = iter(tokenizer.encode_batch(short, add_special_tokens=True) if short else [])
         finally:
             tokenizer.no_truncation()
+        return [last_tokens(tokenizer, text, truncate) if j in long else next(done) for j, text in enumerate(batch)]

@@ -51,6 +51,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--copy-checkpoint", action="store_true",
                    help=f"copy the checkpoint into <name>/{CHECKPOINT_FOLDER} (a self-contained repository)")
     p.add_argument("--allow-unsafe-weights", action="store_true", help="serve pickled .bin weights")
+    p.add_argument("--enable-chunked-processing", action="store_true",
+                   help="embed: encode prompts longer than max_tokens in chunks and average them (vLLM's rule)")
     p.add_argument("--force", action="store_true", help="replace a different model of the same name")
     tuning = p.add_argument_group("serving tuning (default: from this host; docs/performance.md)")
     tuning.add_argument("--profile", choices=[v.value for v in Profile], default="auto",
@@ -75,7 +77,7 @@ def request_from_args(args: argparse.Namespace) -> BuildRequest:
         use_activation=None if args.use_activation is None else args.use_activation == "true",
         step_tag_id=args.step_tag_id, returned_token_ids=args.returned_token_ids,
         copy_checkpoint=args.copy_checkpoint, allow_unsafe_weights=args.allow_unsafe_weights,
-        tuning=tuning_from_args(args),
+        chunked_processing=getattr(args, "enable_chunked_processing", False), tuning=tuning_from_args(args),
     )
 
 

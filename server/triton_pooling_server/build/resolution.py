@@ -17,7 +17,7 @@ from triton_pooling_contract.tasks import (
     parse_task,
     supported_tasks,
 )
-from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, LEAN_RUNTIMES, TUNING_FLAGS_PARAMETER, DType, Runtime
+from triton_pooling_contract.parameters import CHUNKED_PROCESSING_PARAMETER, DEFAULT_CPU_RUNTIME, LEAN_RUNTIMES, TUNING_FLAGS_PARAMETER, DType, Runtime
 
 from .errors import BuildError, listing
 from .inspection import CheckpointInfo
@@ -48,6 +48,7 @@ class BuildRequest:
     returned_token_ids: tuple[int, ...] | None = None
     copy_checkpoint: bool = False
     allow_unsafe_weights: bool = False
+    chunked_processing: bool = False
     tuning: TuningFlags = TuningFlags()
 
 
@@ -70,6 +71,12 @@ def resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
     _activation(request, info, task, params, decisions)
     _max_tokens(request, info, params, decisions)
     runtime = _check_runtime(request)
+    if request.chunked_processing:
+        if task is not PoolingTask.EMBED:
+            raise BuildError(f"--enable-chunked-processing applies to task 'embed' only (one vector averaged over a long "
+                             f"prompt's chunks, as vLLM); task {task.value!r} fits long texts with TRUNCATE_PROMPT_TOKENS")
+        params[CHUNKED_PROCESSING_PARAMETER] = "true"
+        decisions.append("chunked processing: prompts longer than max_tokens are encoded in chunks and averaged")
     if request.dtype is not None:
         if request.dtype not in DTYPES:
             raise BuildError(f"--dtype is {request.dtype!r}; allowed: {listing(DTYPES)}")
