@@ -25,10 +25,15 @@ class Runtime(str, enum.Enum):
     ONNX = "onnx"  # ONNX Runtime, fp32
     OPENVINO = "openvino"  # OpenVINO, fp32, the same ONNX graph with dynamic [-1, -1] inputs
     ONNX_INT8 = "onnx_int8"  # opt-in: int8 weights, faster, lossy (docs/performance.md)
+    # opt-in: OpenVINO computing in bf16 on CPUs with bf16 instructions (AMX / AVX512_BF16); faster, with a
+    # small measured error (docs/performance.md)
+    OPENVINO_BF16 = "openvino_bf16"
 
 
 # Runtimes that serve a built graph without torch in the stub.
-LEAN_RUNTIMES = (Runtime.ONNX, Runtime.OPENVINO, Runtime.ONNX_INT8)
+LEAN_RUNTIMES = (Runtime.ONNX, Runtime.OPENVINO, Runtime.ONNX_INT8, Runtime.OPENVINO_BF16)
+# Runtimes that trade exactness for speed: never a default; their measured error is logged at build.
+LOSSY_RUNTIMES = (Runtime.ONNX_INT8, Runtime.OPENVINO_BF16)
 # What `triton-pooling build` picks for CPU serving when no --runtime is given (measured: docs/performance.md).
 DEFAULT_CPU_RUNTIME = Runtime.ONNX
 

@@ -83,8 +83,11 @@ def _load_lean(settings: ModelSettings, instance: Instance, runtime: Runtime,
         raise ModelConfigError(f"runtime {runtime.value!r} needs a built graph; allowed: {allowed(r.value for r in LEAN_RUNTIMES)}")
     facts = ModelFacts.from_description(description, settings)
     _check_returned_ids(settings, facts)
-    encoder = open_lean_encoder(runtime, where / description.graph, facts.graph_inputs, facts.graph_output,
-                                settings.threads)
+    try:
+        encoder = open_lean_encoder(runtime, where / description.graph, facts.graph_inputs, facts.graph_output,
+                                    settings.threads)
+    except ValueError as e:  # a runtime this host cannot run as asked (e.g. bf16 without bf16 instructions)
+        raise ModelConfigError(str(e)) from None
     tokenizer = TextTokenizer(load_tokenizer(where / TOKENIZER_FILE), facts.with_token_types)
     log.info("runtime %s serves %s (built graph within %.1e of transformers)", runtime.value, settings.checkpoint,
              description.parity_max_abs or 0.0)

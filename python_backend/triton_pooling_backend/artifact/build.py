@@ -7,18 +7,27 @@ import dataclasses
 import time
 from pathlib import Path
 
-from triton_pooling_contract.parameters import Runtime
+from triton_pooling_contract.parameters import LOSSY_RUNTIMES, Runtime
 from triton_pooling_contract.serving import GRAPH_FILE, ServingDescription
 
 from ..encoders import open_lean_encoder
 from .export import Loaded, export_graph, save_tokenizer
-from .parity import INT8_SANITY_TOLERANCE, PARITY_TOLERANCE, parity_batches, parity_error
+from .parity import LOSSY_SANITY_TOLERANCE, PARITY_TOLERANCE, parity_batches, parity_error
 from .request import ArtifactError, ArtifactRequest
 
 
 def build_graph(folder: Path, request: ArtifactRequest, key: str, log=print) -> ServingDescription:
     """Export and check the graph into `folder`; returns its facts (the checkpoint's own token limit)."""
     s = request.settings
+    if request.runtime is Runtime.OPENVINO_BF16:  # refuse before the export, not after it
+        import openvino as ov
+
+        from ..encoders.openvino_encoder import check_bf16
+
+        try:
+            check_bf16(ov.Core())
+        except ValueError as e:
+            raise ArtifactError(str(e)) from None
     started = time.monotonic()
     loaded = Loaded(dataclasses.replace(request, settings=dataclasses.replace(s, max_tokens=None)))
     facts = loaded.facts
@@ -31,7 +40,7 @@ def build_graph(folder: Path, request: ArtifactRequest, key: str, log=print) -> 
     except Exception as e:
         raise ArtifactError(f"runtime {request.runtime.value!r} cannot run the exported graph of {s.checkpoint}: "
                             f"{type(e).__name__}: {' '.join(str(e).split())[:600]}; serve it with --runtime torch") from e
-    tolerance = INT8_SANITY_TOLERANCE if request.runtime is Runtime.ONNX_INT8 else PARITY_TOLERANCE
+    tolerance = LOSSY_SANITY_TOLERANCE if request.runtime in LOSSY_RUNTIMES else PARITY_TOLERANCE
     if not error <= tolerance:
         raise ArtifactError(f"the exported graph of {s.checkpoint} under runtime {request.runtime.value!r} differs from "
                             f"transformers by {error:.2e} (relative max-abs > {tolerance:.0e}) on mixed-length "

@@ -11,8 +11,8 @@ from ..encoders import Encoder, EncoderBatch
 PARITY_LENGTHS = ((3, 17, 41), (29, 2, 11, 30))
 # Max-abs (relative to the outputs' scale) a lean runtime may differ from transformers by.
 PARITY_TOLERANCE = 1e-5
-# int8 is lossy by design: beyond this relative error the graph is taken as broken, not lossy.
-INT8_SANITY_TOLERANCE = 0.5
+# int8 and bf16 are lossy by design: beyond this relative error the graph is taken as broken, not lossy.
+LOSSY_SANITY_TOLERANCE = 0.5
 
 
 def parity_batches(vocab_size: int, pad_token_id: int, max_tokens: int, with_token_types: bool) -> list[dict]:

@@ -18,7 +18,8 @@ from ..settings import ModelSettings
 
 # Libraries whose versions change the exported graph or what it computes.
 EXPORT_LIBRARIES = ("torch", "transformers", "onnxscript", "onnx", "tokenizers")
-RUNTIME_LIBRARIES = {Runtime.ONNX: "onnxruntime", Runtime.ONNX_INT8: "onnxruntime", Runtime.OPENVINO: "openvino"}
+RUNTIME_LIBRARIES = {Runtime.ONNX: "onnxruntime", Runtime.ONNX_INT8: "onnxruntime", Runtime.OPENVINO: "openvino",
+                     Runtime.OPENVINO_BF16: "openvino"}
 # Checkpoint files that do not shape the model (skipped when hashing).
 _SKIPPED_DIRS = {".git", ".cache", "__pycache__", "onnx", "openvino"}
 

@@ -21,10 +21,10 @@ from .base import Encoder, EncoderBatch
 def open_lean_encoder(runtime: Runtime, graph: Path, inputs: tuple[str, ...], output: GraphOutput,
                       threads: int) -> Encoder:
     """The encoder of a built graph for a lean runtime (imports that runtime only)."""
-    if runtime is Runtime.OPENVINO:
+    if runtime in (Runtime.OPENVINO, Runtime.OPENVINO_BF16):
         from .openvino_encoder import OpenVinoEncoder
 
-        return OpenVinoEncoder(graph, inputs, output, threads)
+        return OpenVinoEncoder(graph, inputs, output, threads, runtime)
     if runtime in (Runtime.ONNX, Runtime.ONNX_INT8):
         from .ort_encoder import OnnxRuntimeEncoder
 

@@ -43,8 +43,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, help="token limit (default: the checkpoint's)")
     p.add_argument("--dtype", choices=DTYPES)
     p.add_argument("--runtime", choices=RUNTIMES, default=None,
-                   help="onnx / openvino / onnx_int8: the exported graph in a lean stub (CPU; default: the measured CPU "
-                        "default); torch: the checkpoint itself (GPU profiles, other dtypes); tensorrt: an ensemble "
+                   help="onnx / openvino: the exported fp32 graph in a lean stub (CPU; default: the measured CPU "
+                        "default); onnx_int8 / openvino_bf16: opt-in fast paths with a measured error (bf16 needs a CPU "
+                        "with bf16 instructions; docs/performance.md); torch: the checkpoint itself (GPU profiles, other dtypes); tensorrt: an ensemble "
                         "around a TensorRT engine (then run build_scripts/build_tensorrt.py)")
     p.add_argument("--step-tag-id", type=int, help="PRM step token id (token_classify with STEP pooling)")
     p.add_argument("--returned-token-ids", type=_int_list, help="STEP pooling: label columns to return, e.g. 1 or 0,1")
