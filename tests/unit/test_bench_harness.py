@@ -54,21 +54,38 @@ def _m(system, throughput, concurrency, protocol="grpc", task="embed", p50=10.0)
 
 
 def test_table_ratios_and_targets():
+    from bench import engines
+    from bench.footprint import Footprint
+
     rows = [_m("in-process sentence-transformers", 50, 1, "python", p50=20), _m("in-process sentence-transformers", 100, 32, "python"),
-            _m(report.PERF_ANALYZER, 140, 32), _m(report.PERF_ANALYZER, 45, 1, p50=21.5),
+            _m(engines.SYSTEMS["onnx"], 120, 16, "python"), _m(engines.SYSTEMS["openvino"], 130, 16, "python"),
+            _m(report.PERF_ANALYZER, 140, 32), _m(report.PERF_ANALYZER, 45, 1, p50=18.5),
             _m(report.PERF_ANALYZER, 100, 32, task="token_embed"),
             _m(report.TRITON_HTTP_LOADGEN, 120, 32, "http"), _m(report.INFINITY, 50, 32, "http")]
     text = report.table(rows)
-    assert "| triton http (loadgen) | embed | http | mix | 32 | 120.0 | 10.0 | 20.0 | 1.20 | 2.40 |" in text
-    results = {t.name: t for t in report.targets(rows, "mix", 32)}
+    assert "| triton http (loadgen) | embed | http | mix | 32 | 120.0 | 10.0 | 20.0 | 1.20 | 0.92 | 2.40 |" in text
+    serve = Footprint(ready_s=3.0, total_pss_mb=600, server_pss_mb=80, stubs={"embed": [190.0, 180.0]},
+                      stub_pss_mb={"embed": [150.0, 140.0]}, libraries={"embed": ["onnxruntime", "tokenizers"]})
+    results = {t.name: t for t in report.targets(rows, "mix", 32, serve)}
     assert results["served embed (gRPC, c=32) / in-process best batch"].value == pytest.approx(1.4)
     assert results["served embed (gRPC, c=32) / in-process best batch"].met
+    engine = results["served embed (gRPC, c=32) / best in-process fp32 engine (in-process openvino fp32 (one session), batch 16)"]
+    assert engine.value == pytest.approx(140 / 130) and engine.met
     assert results["served embed / Infinity (same HTTP load generator, c=32)"].value == pytest.approx(2.4)
     latency = results["served embed p50 at c=1 minus in-process batch-1 p50 (ms)"]
-    assert latency.value == pytest.approx(1.5) and latency.met
+    assert latency.value == pytest.approx(-1.5) and latency.met
     share = results["token_embed / embed throughput (gRPC, c=32)"]
     assert share.value == pytest.approx(100 / 140) and not share.met
     assert "MISSED token_embed / embed throughput (gRPC, c=32): 0.71 (goal >= 0.80) (missed by 0.09)" in share.line()
+    assert results["make serve: largest stub RSS (MB)"].value == 190 and results["make serve: total PSS after warm-up (MB)"].met
+    assert "ready after 3.0 s" in report.render(rows, "mix", 32, "cmd", serve)
+
+
+def test_knobs_become_build_flags_and_the_rest_config_lines():
+    knobs = ServingKnobs(0, 3, (("runtime", "openvino"), ("max_batch_tokens", "1024")), preferred_batch_sizes=(8,))
+    assert knobs.build_flags() == ["--queue-delay-us", "0", "--instances", "3", "--preferred-batch-sizes", "8",
+                                   "--runtime", "openvino"]
+    assert knobs.config_only() == ServingKnobs(parameters=(("max_batch_tokens", "1024"),))
 
 
 def test_preferred_batch_sizes_knob_replaces_the_shipped_ones():
