@@ -47,6 +47,7 @@ class CheckpointInfo:
     token_limit: int | None = None  # min(position embeddings, tokenizer_config model_max_length); None: unknown
     # Segment ids matter only with 2+ segment types (BERT pairs); RoBERTa (1) and decoders (none) ignore them.
     uses_token_types: bool = False
+    id2label: tuple[str, ...] = ()  # class names by index, from config.json's id2label; () when it has none
 
 
 class CheckpointError(ValueError):
@@ -65,12 +66,24 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
         architectures=tuple(config.get("architectures") or ()),
         model_type=str(config.get("model_type", "")),
         num_labels=int(num_labels) if num_labels else None,
+        id2label=_id2label(config.get("id2label")),
         has_safetensors=any(path.glob("*.safetensors")),
         sentence_transformers=_sentence_transformers(path),
         hidden_size=next((int(config[k]) for k in _HIDDEN_SIZE_KEYS if config.get(k)), None),
         uses_token_types=int(config.get("type_vocab_size") or 0) >= 2,
         token_limit=_token_limit(path, config),
     )
+
+
+def _id2label(value) -> tuple[str, ...]:
+    """{"0": "NEG", "1": "POS"} in index order; () unless the keys are exactly 0..n-1."""
+    if not isinstance(value, dict):
+        return ()
+    try:
+        by_index = {int(k): str(v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        return ()
+    return tuple(by_index[i] for i in range(len(by_index))) if sorted(by_index) == list(range(len(by_index))) else ()
 
 
 def _token_limit(path: Path, config: dict) -> int | None:

@@ -54,10 +54,13 @@ TUNING_FLAGS_PARAMETER = "tuning_flags"
 # vLLM's `enable_chunked_processing`: an embed model encodes a prompt longer than its window in
 # consecutive chunks and averages them (triton_pooling_backend.chunking; docs/backend.md).
 CHUNKED_PROCESSING_PARAMETER = "enable_chunked_processing"
+# A classifier's class names (the checkpoint's id2label as JSON), written by `build` for clients such as the
+# HTTP gateway, which cannot read the checkpoint; the backend itself does not need them.
+ID2LABEL_PARAMETER = "id2label"
 
 KNOWN_PARAMETERS = (
     TASK_PARAMETER, "checkpoint", "pooling_type", "use_activation", "max_tokens", "dtype", "device",
     "trust_remote_code", "allow_unsafe_weights", "step_tag_id", "returned_token_ids",
     "max_batch_tokens", "intra_op_threads", "runtime", "max_text_bytes", "max_texts_per_request",
-    TUNING_FLAGS_PARAMETER, CHUNKED_PROCESSING_PARAMETER,
+    TUNING_FLAGS_PARAMETER, CHUNKED_PROCESSING_PARAMETER, ID2LABEL_PARAMETER,
 )

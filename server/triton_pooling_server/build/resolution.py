@@ -4,6 +4,7 @@ explicit flag > sentence-transformers config > architecture default (as vLLM).""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from .model_config import DEFAULT_MAX_BATCH_SIZE, ModelSpec
@@ -17,7 +18,7 @@ from triton_pooling_contract.tasks import (
     parse_task,
     supported_tasks,
 )
-from triton_pooling_contract.parameters import CHUNKED_PROCESSING_PARAMETER, DEFAULT_CPU_RUNTIME, LEAN_RUNTIMES, TUNING_FLAGS_PARAMETER, DType, Runtime
+from triton_pooling_contract.parameters import CHUNKED_PROCESSING_PARAMETER, ID2LABEL_PARAMETER, DEFAULT_CPU_RUNTIME, LEAN_RUNTIMES, TUNING_FLAGS_PARAMETER, DType, Runtime
 
 from .errors import BuildError, listing
 from .inspection import CheckpointInfo
@@ -68,6 +69,11 @@ def resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
     # Always written: the config then says what it serves without re-reading the checkpoint's files.
     params: dict[str, str] = {"pooling_type": pooling.value}
     _step_options(request, info, task, pooling, params)
+    # Class names for clients that cannot read the checkpoint (the gateway); Hugging Face's defaults
+    # (LABEL_0, LABEL_1, ...) are what they assume anyway.
+    defaults = tuple(f"LABEL_{i}" for i in range(len(info.id2label)))
+    if task in (PoolingTask.SEQ_CLASSIFY, PoolingTask.TOKEN_CLASSIFY) and info.id2label not in ((), defaults):
+        params[ID2LABEL_PARAMETER] = json.dumps(dict(enumerate(info.id2label)))
     _activation(request, info, task, params, decisions)
     _max_tokens(request, info, params, decisions)
     runtime = _check_runtime(request)

@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Mapping
 
-ID2LABEL_PARAMETER = "id2label"
+from triton_pooling_contract.parameters import ID2LABEL_PARAMETER
 
 log = logging.getLogger(__name__)
 
