@@ -58,7 +58,7 @@ def table(rows: list[Measurement]) -> str:
         infinity = _find(rows, INFINITY, concurrency=m.concurrency, corpus=m.corpus)
         x_ceiling = f"{m.throughput / top.throughput:.2f}" if top else "-"
         x_engine = f"{m.throughput / engine.throughput:.2f}" if engine and m.task == "embed" else "-"
-        served = m.system != inprocess.SYSTEM and m.task == "embed"
+        served = m.system != inprocess.SYSTEM and m.system not in engines.SYSTEMS.values() and m.task == "embed"
         x_infinity = f"{m.throughput / infinity.throughput:.2f}" if infinity and served else "-"
         note = f" ({m.note})" if m.note else ""
         lines.append(f"| {m.system}{note} | {m.task} | {m.protocol} | {m.corpus} | {m.concurrency} | "

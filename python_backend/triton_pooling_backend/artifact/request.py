@@ -20,8 +20,9 @@ from ..settings import ModelSettings
 EXPORT_LIBRARIES = ("torch", "transformers", "onnxscript", "onnx", "tokenizers")
 RUNTIME_LIBRARIES = {Runtime.ONNX: "onnxruntime", Runtime.ONNX_INT8: "onnxruntime", Runtime.OPENVINO: "openvino",
                      Runtime.OPENVINO_BF16: "openvino"}
-# Checkpoint files that do not shape the model (skipped when hashing).
-_SKIPPED_DIRS = {".git", ".cache", "__pycache__", "onnx", "openvino"}
+# Top-level checkpoint files that do not shape the graph or the tokenizer (skipped when hashing).
+_NOT_THE_GRAPH = {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "README.md",
+                  ".gitattributes"}
 
 
 class ArtifactError(RuntimeError):
@@ -90,12 +91,10 @@ class ArtifactRequest:
 
 
 def checkpoint_files(checkpoint: Path) -> list[Path]:
-    """Top-level files (config, weights, tokenizer) and the sentence-transformers modules' JSON files."""
-    found = [p for p in checkpoint.iterdir() if p.is_file()]
-    for sub in checkpoint.iterdir():
-        if sub.is_dir() and sub.name not in _SKIPPED_DIRS:
-            found.extend(p for p in sub.iterdir() if p.is_file() and p.suffix == ".json")
-    return sorted(found)
+    """The files that shape the graph and the tokenizer: the checkpoint's top-level files (config, weights,
+    tokenizer files), without sentence-transformers' own metadata (pooling, normalization and the token limit are
+    decided from it into config.pbtxt and the model key, not into the graph) and documentation."""
+    return sorted(p for p in checkpoint.iterdir() if p.is_file() and p.name not in _NOT_THE_GRAPH)
 
 
 def _version(name: str) -> str:
