@@ -58,16 +58,20 @@ def cached_artifact(request: ArtifactRequest, cache_dir: Path | None = None, log
     s = request.settings
     description = dataclasses.replace(facts, key=key, task=s.task.value, pooling=request.pooling.value,
                                       max_tokens=s.max_tokens or facts.max_tokens, checkpoint=request.checkpoint_ref)
-    tmp = _fresh(entry.with_name(f"{key}.tmp-{os.getpid()}"))
-    try:
-        for source in graph.iterdir():
-            if source.name != GRAPH_FACTS:
-                _place(source, tmp / source.name)
-        (tmp / DESCRIPTION_FILE).write_text(description.to_json(), encoding="utf-8")
-        shutil.rmtree(entry, ignore_errors=True)
-        os.rename(tmp, entry)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(entry.with_name(f"{key}.lock")):  # processes sharing the cache make an entry once
+        if _read(entry) is not None:
+            return entry, status
+        tmp = _fresh(entry.with_name(f"{key}.tmp-{os.getpid()}"))
+        try:
+            for source in graph.iterdir():
+                if source.name != GRAPH_FACTS:
+                    _place(source, tmp / source.name)
+            (tmp / DESCRIPTION_FILE).write_text(description.to_json(), encoding="utf-8")
+            shutil.rmtree(entry, ignore_errors=True)
+            os.rename(tmp, entry)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return entry, status
 
 
