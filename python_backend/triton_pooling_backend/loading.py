@@ -15,7 +15,7 @@ from .checkpoint import check_servable
 from .encoders import Encoder, open_lean_encoder
 from .errors import ModelConfigError, allowed
 from .model_facts import ModelFacts, graph_output_for
-from .settings import ModelSettings
+from .settings import ModelSettings, resolve_checkpoint
 from .tokenization import TextTokenizer, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ def _load_lean(settings: ModelSettings, instance: Instance, runtime: Runtime,
         ("task", description.task, settings.task.value),
         ("pooling", description.pooling, pooling.value),
         ("runtime", description.runtime, runtime.value),
-    ) if built != wanted]
+        ("checkpoint", description.checkpoint, str(settings.checkpoint)),
+    ) if built != wanted and not (name == "checkpoint" and _same_checkpoint(built, settings, where.parent))]
     if mismatches or description.graph_output is not graph_output_for(settings.task, pooling):
         raise ModelConfigError(f"the built model in {where} was made for {', '.join(mismatches) or 'another graph'}: "
                                "rebuild it with `triton-pooling build` after changing config.pbtxt")
@@ -130,6 +131,14 @@ def _torch_device(settings: ModelSettings, instance: Instance, torch) -> str:
         raise ModelConfigError(f"this instance is meant for a GPU ({'KIND_GPU' if instance.kind == 'GPU' else 'device cuda'}), "
                                "but torch sees no CUDA device")
     return f"cuda:{instance.device_id if instance.kind == 'GPU' else 0}"
+
+
+def _same_checkpoint(built: str, settings: ModelSettings, model_dir: Path) -> bool:
+    """The checkpoint the artifact was built from (as its config named it) is the one the config names now."""
+    try:
+        return resolve_checkpoint(built, model_dir) == Path(settings.checkpoint)
+    except ModelConfigError:
+        return False
 
 
 def _check_returned_ids(settings: ModelSettings, facts: ModelFacts) -> None:

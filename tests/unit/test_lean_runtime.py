@@ -171,6 +171,20 @@ def test_a_lean_model_without_its_artifact_says_how_to_build_it(checkpoints, tmp
         load_model(settings, Instance(tmp_path / "1"))
 
 
+def test_a_built_model_refuses_a_config_that_now_names_another_checkpoint(checkpoints, tmp_path):
+    """Editing `checkpoint` in config.pbtxt by hand must not serve the old graph silently."""
+    from triton_pooling_backend.artifact import ArtifactRequest, ensure_artifact
+    from triton_pooling_backend.loading import Instance, load_model
+
+    settings = _settings(checkpoints["bert-token-5"], "token_classify", runtime="onnx")
+    version = tmp_path / "model" / "1"
+    ensure_artifact(version, ArtifactRequest.from_settings(settings, Runtime.ONNX), log=lambda m: None)
+    assert load_model(settings, Instance(version)).encoder.runtime is Runtime.ONNX
+    other = _settings(checkpoints["qwen2-prm"], "token_classify", runtime="onnx")
+    with pytest.raises(ModelConfigError, match=r"was made for checkpoint .*bert-token-5.*\(config says .*qwen2-prm.*rebuild"):
+        load_model(other, Instance(version))
+
+
 def test_threads_split_the_cpus_among_instances(checkpoints, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     raw = {"pooling_task": {"string_value": "embed"}, "checkpoint": {"string_value": str(checkpoints["bert-embed"])}}

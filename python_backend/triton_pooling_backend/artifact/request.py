@@ -78,9 +78,10 @@ class ArtifactRequest:
         return digest.hexdigest()[:32]
 
     def key(self, graph_key: str | None = None) -> str:
-        """The model's key: its graph's, and what the description adds (task, pooling, token limit)."""
+        """The model's key: its graph's, and what the description adds (task, pooling, token limit, the checkpoint
+        as the config names it: a model serves only the checkpoint its config names)."""
         s = self.settings
-        model = (graph_key or self.graph_key(), s.task.value, self.pooling.value, s.max_tokens)
+        model = (graph_key or self.graph_key(), s.task.value, self.pooling.value, s.max_tokens, self.checkpoint_ref)
         return hashlib.sha256(repr(model).encode()).hexdigest()[:32]
 
     @property
