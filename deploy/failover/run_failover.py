@@ -37,7 +37,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
+from triton_pooling_server.launch.ports import free_ports
+from triton_pooling_server.launch.stubs import descendants as _below
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 300.0
@@ -57,40 +59,9 @@ CLIENT_TIMEOUT_S = 30.0
 
 # --- processes ------------------------------------------------------------------------------------------------------
 
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
 def descendants(pid: int) -> list[int]:
     """pid and every process below it."""
-    tree, found, todo = _children(), [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(tree.get(current, []))
-    return found
+    return [pid, *_below(pid)]
 
 
 def process_groups(pids: list[int]) -> set[int]:

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from pathlib import Path
 from typing import Iterator
 
 from triton_pooling_server.build.model_config import write_model_folder as write_model  # noqa: F401  (tests import it from here)
+from triton_pooling_server.launch.ports import free_ports  # noqa: F401  (tests import it from here)
 from triton_pooling_server.launch.triton import ServerOptions, TritonProcess
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @contextlib.contextmanager

@@ -35,3 +35,17 @@ def check_ports_free(host: str, ports: dict[str, int]) -> None:
     duplicates = {p for p in ports.values() if list(ports.values()).count(p) > 1}
     if duplicates:
         raise ServerError(f"the same port is given twice: {', '.join(f'{f} {p}' for f, p in ports.items() if p in duplicates)}")
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports free on `host` right now (for tests, benchmarks and local replicas)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
