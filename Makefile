@@ -59,4 +59,5 @@ soak: models
 	$(PY) soak/run_soak.py --duration 180 --threads 8 --out build/soak.json
 
 clean:
-	rm -rf $(VENV) model_repository/*/checkpoint .pytest_cache
+	rm -rf $(VENV) model_repository/*/checkpoint model_repository/*/1/encoder.onnx \
+		model_repository/*/1/tokenizer.json model_repository/*/1/serving.json .pytest_cache

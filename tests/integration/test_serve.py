@@ -126,17 +126,20 @@ def test_sigterm_in_steady_state_leaves_nothing(tiny_repository, tmp_path):
 
 def test_sigterm_while_healing_leaves_nothing(tiny_repository, tmp_path):
     serve = ServeCommand(tiny_repository, tmp_path / "unused.log", log_file=False).start()
-    serve.wait_ready()
-    server_pid = serve.tritonserver_pid()
-    os.kill(stubs(server_pid)[0].pid, signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while "reloading 'tiny'" not in serve.output():
-        assert time.monotonic() < deadline, serve.output()
-        time.sleep(0.05)
-    pids, regions = _our_processes(serve)  # the reload's new stubs included
-    os.kill(serve.process.pid, signal.SIGTERM)
-    assert serve.wait_exit(60) == 0, serve.output()
-    _assert_nothing_left(pids, regions)
+    try:
+        serve.wait_ready()
+        server_pid = serve.tritonserver_pid()
+        os.kill(stubs(server_pid)[0].pid, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while "reloading 'tiny'" not in serve.output():
+            assert time.monotonic() < deadline, serve.output()
+            time.sleep(0.05)
+        pids, regions = _our_processes(serve)  # the reload's new stubs included
+        os.kill(serve.process.pid, signal.SIGTERM)
+        assert serve.wait_exit(60) == 0, serve.output()
+        _assert_nothing_left(pids, regions)
+    finally:
+        serve.stop(timeout=30)  # a no-op once it exited; a failed assertion leaves nothing running
 
 
 def test_gateway_port_starts_the_gateway_beside_triton_and_stops_it(tmp_path):

@@ -51,11 +51,16 @@ class ServeCommand:
     def wait_ready(self, timeout: float = 300.0) -> float:
         """Seconds until ready; fails if the command exits or the time runs out."""
         started = time.monotonic()
-        while not is_ready(self.http_url):
+        # Ready when Triton says so and serve has said so too (its supervisor then watches the stubs).
+        while not (is_ready(self.http_url) and self.said("triton-pooling is ready")):
             assert self.process.poll() is None, f"serve exited with {self.process.returncode}: {self.output()}"
             assert time.monotonic() - started < timeout, f"serve not ready after {timeout} s: {self.output()}"
             time.sleep(0.2)
         return time.monotonic() - started
+
+    def said(self, text: str) -> bool:
+        path = self.log_path.with_suffix(".serve.txt")
+        return path.exists() and text in path.read_text(errors="replace")
 
     def wait_exit(self, timeout: float = 300.0) -> int:
         try:

@@ -85,8 +85,11 @@ class Supervisor:
         self._regions: set[str] = set()  # shared-memory files of every stub seen since the last start
 
     def wait_ready(self) -> None:
-        """Until the server is ready; a server that exits first raises with its own words."""
+        """Until the server is ready; a server that exits first raises with its own words. The stubs alive
+        at that moment are the instances to keep alive (one that dies before the first watch is still seen)."""
         self.server.wait_ready(self.startup_timeout, self.should_stop)
+        if self.server.running():
+            self.tracker.update(stubs(self.server.process.pid), time.monotonic())
 
     def watch(self) -> int:
         """Until the server exits or a stop is asked for: heal any model whose instance died."""
