@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import urllib.error
 import urllib.request
 
 from .errors import ServerError
+from .processes import stop_group
 from .triton import _url_host
 
 GATEWAY_MODULE = "triton_pooling_server.gateway"
@@ -46,11 +46,5 @@ class GatewayProcess:
             time.sleep(0.2)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None:
+            stop_group(self.process, signal.SIGTERM, timeout)

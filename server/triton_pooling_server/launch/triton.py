@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import ServerError
+from .processes import stop_group
 from .server_output import ServerOutput
 
 DEFAULT_HOST = "127.0.0.1"  # loopback unless told otherwise
@@ -198,18 +199,7 @@ class TritonProcess:
         """SIGINT (Triton's graceful stop), then SIGKILL of its whole process group after `timeout`."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        # Its stubs live in its process group: none may outlive it.
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.process.wait()
+        stop_group(self.process, signal.SIGINT, timeout)
         self.output.drain()
         if self.process.stdout is not None:
             self.process.stdout.close()
