@@ -1,9 +1,14 @@
-"""Normalize what users pass as prompts (vLLM's shapes) into one checked form per prompt."""
+"""Normalize what users pass as prompts (vLLM's shapes) into one checked form per prompt.
+
+The shapes are the client's; the rules for one text or one list of token ids are the contract's
+(shared with the gateway), their PromptError re-raised as InvalidRequestError."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Mapping, Sequence
+
+from triton_pooling_contract.prompts import PromptError, check_text, check_token_ids, describe, is_token_ids
 
 from .errors import InvalidRequestError
 
@@ -27,11 +32,14 @@ def normalize_prompts(prompts: Any) -> list[NormalizedPrompt]:
     """One NormalizedPrompt per prompt, in input order; errors name the prompt's index."""
     if hasattr(prompts, "tolist"):  # numpy ids
         prompts = prompts.tolist()
-    if isinstance(prompts, (str, Mapping)) or _is_token_ids(prompts):
+    if isinstance(prompts, (str, Mapping)) or is_token_ids(prompts):
         prompts = [prompts]
     if not isinstance(prompts, Sequence):
         raise InvalidRequestError(f"prompts must be {ALLOWED}; got {type(prompts).__name__}")
-    return [_one(p, i) for i, p in enumerate(prompts)]
+    try:
+        return [_one(p, i) for i, p in enumerate(prompts)]
+    except PromptError as e:
+        raise InvalidRequestError(str(e)) from e
 
 
 def _one(prompt: Any, index: int) -> NormalizedPrompt:
@@ -39,49 +47,25 @@ def _one(prompt: Any, index: int) -> NormalizedPrompt:
     if hasattr(prompt, "tolist"):
         prompt = prompt.tolist()
     if isinstance(prompt, str):
-        return NormalizedPrompt(prompt, text=_text(prompt, where))
+        return NormalizedPrompt(prompt, text=check_text(prompt, where))
     if isinstance(prompt, Mapping):
         return _from_dict(prompt, where)
-    if _is_token_ids(prompt):
-        return NormalizedPrompt(prompt, token_ids=_token_ids(prompt, where))
+    if is_token_ids(prompt):
+        return NormalizedPrompt(prompt, token_ids=check_token_ids(prompt, where))
     if isinstance(prompt, (tuple, list)) and len(prompt) == 2 and all(isinstance(p, str) for p in prompt):
-        return NormalizedPrompt(tuple(prompt), text=_text(prompt[0], where + "[0]"),
-                                text_pair=_text(prompt[1], where + "[1]"))
-    raise InvalidRequestError(f"{where} must be {ALLOWED}; got {_describe(prompt)}")
+        return NormalizedPrompt(tuple(prompt), text=check_text(prompt[0], where + "[0]"),
+                                text_pair=check_text(prompt[1], where + "[1]"))
+    raise InvalidRequestError(f"{where} must be {ALLOWED}; got {describe(prompt)}")
 
 
 def _from_dict(prompt: Mapping, where: str) -> NormalizedPrompt:
     if "prompt_token_ids" in prompt:
-        return NormalizedPrompt(prompt, token_ids=_token_ids(prompt["prompt_token_ids"], where + "['prompt_token_ids']"))
+        ids = check_token_ids(prompt["prompt_token_ids"], where + "['prompt_token_ids']")
+        return NormalizedPrompt(prompt, token_ids=ids)
     if "prompt" in prompt:
-        text = _text(prompt["prompt"], where + "['prompt']")
+        text = check_text(prompt["prompt"], where + "['prompt']")
         pair = prompt.get("text_pair")
-        return NormalizedPrompt(prompt, text=text, text_pair=None if pair is None else _text(pair, where + "['text_pair']"))
+        pair = None if pair is None else check_text(pair, where + "['text_pair']")
+        return NormalizedPrompt(prompt, text=text, text_pair=pair)
     raise InvalidRequestError(f"{where} is a dict without 'prompt' or 'prompt_token_ids'; keys: {sorted(prompt)}")
 
-
-def _is_token_ids(value: Any) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) > 0
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidRequestError(f"{where} must be a str; got {_describe(value)}")
-    if not value:
-        raise InvalidRequestError(f"{where} is an empty string; give at least one character")
-    return value
-
-
-def _token_ids(value: Any, where: str) -> tuple[int, ...]:
-    if not _is_token_ids(value):
-        raise InvalidRequestError(f"{where} must be a non-empty list of int token ids; got {_describe(value)}")
-    negative = next((i for i, v in enumerate(value) if v < 0), None)
-    if negative is not None:
-        raise InvalidRequestError(f"{where}[{negative}] is {value[negative]}; token ids must be >= 0")
-    return tuple(int(v) for v in value)
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"

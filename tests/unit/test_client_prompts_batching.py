@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -42,6 +45,18 @@ def test_prompt_shapes():
 def test_bad_prompts_name_the_prompt(prompts, message):
     with pytest.raises(InvalidRequestError, match=message.replace("[", r"\[").replace("]", r"\]")):
         normalize_prompts(prompts)
+
+
+def test_prompt_rules_come_from_the_stdlib_contract():
+    from triton_pooling_contract.prompts import PromptError
+
+    with pytest.raises(InvalidRequestError, match=r"prompts\[0\]\[1\] is -2; token ids must be >= 0") as info:
+        normalize_prompts([[1, -2]])
+    assert isinstance(info.value.__cause__, PromptError)  # the shared rule, re-raised as the client's error
+    code = ("import sys, triton_pooling_contract.prompts; "
+            "print(sorted(m for m in ('numpy', 'tritonclient') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def test_plan_groups_ids_by_length_chunks_and_sends_every_option():

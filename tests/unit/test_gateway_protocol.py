@@ -66,6 +66,18 @@ def test_invalid_fields_are_named(body, param, needle):
     _refused(requests.parse_embeddings, body, param, needle)
 
 
+@pytest.mark.parametrize("gateway_input,client_prompts", [
+    ([""], [""]), ([[1, -2]], [[1, -2]]),
+])
+def test_gateway_and_client_refuse_a_prompt_with_the_same_words(gateway_input, client_prompts):
+    from triton_pooling.prompts import normalize_prompts
+
+    error = _refused(requests.parse_embeddings, {"input": gateway_input}, "input")
+    with pytest.raises(InvalidRequestError) as client:
+        normalize_prompts(client_prompts)
+    assert error.message.replace("input", "prompts") == str(client.value), (error.message, str(client.value))
+
+
 def test_truncate_minus_one_and_null_mean_the_model_default():
     for value in (-1, None):
         assert requests.parse_embeddings({"input": "a", "truncate_prompt_tokens": value}, 4).options.truncate_prompt_tokens is None

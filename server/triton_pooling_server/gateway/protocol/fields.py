@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+# The prompt rules' describe, so every 400 shows the value given the same way (requests.py uses it too).
+from triton_pooling_contract.prompts import describe
+
 from ..errors import invalid
 
 _MISSING = object()
-
-
-def describe(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
 
 def required(body: Mapping, name: str) -> Any:

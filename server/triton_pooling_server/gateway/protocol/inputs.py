@@ -2,16 +2,20 @@
 
 `input` (OpenAI / vLLM): str | [str] | [int] | [[int]]. Score sides: str | [str] (vLLM's
 ScoreInputs, text only). Rerank documents: strings or `{"text": ...}` objects (Jina / Cohere).
+The shapes are the APIs'; the rules for one text or one list of token ids are the contract's, the
+same the client's normalize_prompts applies.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from triton_pooling.prompts import NormalizedPrompt
+from triton_pooling_contract.prompts import PromptError, check_text, check_token_ids, describe, is_token_id
 
 from ..errors import invalid
-from .fields import describe
+
+T = TypeVar("T")
 
 INPUT_SHAPES = "a string, a list of strings, a list of token ids, or a list of lists of token ids"
 
@@ -23,7 +27,7 @@ def parse_input(value: Any, max_items: int, name: str = "input") -> list[Normali
         return [NormalizedPrompt(value, text=_text(value, name))]
     if not isinstance(value, list) or not value:
         raise invalid(f"{name} must be {INPUT_SHAPES} (non-empty); got {describe(value)}", name)
-    if all(_is_int(v) for v in value):
+    if all(is_token_id(v) for v in value):
         return [NormalizedPrompt(value, token_ids=_ids(value, name))]
     _check_count(value, max_items, name)
     if all(isinstance(v, str) for v in value):
@@ -69,22 +73,16 @@ def _check_count(value: list, max_items: int, name: str) -> None:
 
 
 def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise invalid(f"{where} must be a string; got {describe(value)}", where.split("[")[0])
-    if not value:
-        raise invalid(f"{where} is an empty string; give at least one character", where.split("[")[0])
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return _shared_rule(check_text, value, where)
 
 
 def _ids(value: list, where: str) -> tuple[int, ...]:
-    if not value or not all(_is_int(v) for v in value):
-        raise invalid(f"{where} must be a non-empty list of integer token ids; got {describe(value)}",
-                      where.split("[")[0])
-    negative = next((i for i, v in enumerate(value) if v < 0), None)
-    if negative is not None:
-        raise invalid(f"{where}[{negative}] is {value[negative]}; token ids must be >= 0", where.split("[")[0])
-    return tuple(value)
+    return _shared_rule(check_token_ids, value, where)
+
+
+def _shared_rule(check: Callable[[Any, str], T], value: Any, where: str) -> T:
+    """A contract rule, its refusal answered as a 400 on the field (input[2][0] -> param input)."""
+    try:
+        return check(value, where)
+    except PromptError as e:
+        raise invalid(str(e), where.split("[")[0]) from e

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from triton_pooling_contract.tasks import PoolingTask
 
-from ..app import MODEL_KEY, gateway, json_response, read_json
+from ..context import MODEL_KEY, gateway, json_response, read_json
 from ..errors import invalid
 from ..protocol import requests, responses
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from triton_pooling_contract.tasks import PoolingTask
 
-from ..app import MODEL_KEY, gateway, json_response, read_json
+from ..context import MODEL_KEY, gateway, json_response, read_json
 from ..protocol import requests, responses
 
 # The tasks a score can be computed with; the first is the default when no model is named (as the client).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..app import gateway, json_response
+from ..context import gateway, json_response
 from ..errors import ErrorKind, GatewayError
 from ..protocol import responses
 from ..triton.catalog import describe
