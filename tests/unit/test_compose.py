@@ -19,6 +19,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.slow  # runs the Docker Compose v2 binary in subprocesses
+
 
 def compose(name="docker-compose.yml") -> dict:
     return yaml.safe_load((ROOT / name).read_text())

@@ -2,8 +2,10 @@
 every rendered resource validated strictly (unknown fields rejected) against the Kubernetes 1.30 and 1.37 schemas
 bundled in kubernetes-validate, then what the manifests must hold: probes, resources, shared memory, the
 restricted security context, the model repository built the way compose builds it, Services, autoscaler,
-disruption budget, rollout, the GPU request. The two scripts the pods run (liveness probe, repository tuner)
-are run here against a fake server and a scratch repository. No cluster here: nothing is applied.
+disruption budget, rollout, the GPU request, the builder sizing the models for the triton container's CPU limit
+(TUNING_ARGS --cpus: `triton-pooling build` is the one owner of config.pbtxt, no init container rewrites it). The
+liveness probe script the pods run is run here against a fake server and a scratch repository. No cluster here:
+nothing is applied. Slow (kubectl and compose binaries): marked, still run by `make test`.
 
 The tools are test requirements (requirements-test.txt): a missing one fails these tests, it does not skip them.
 """
@@ -13,9 +15,11 @@ from __future__ import annotations
 import functools
 import http.server
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -32,7 +36,8 @@ FILES = K8S / "base" / "files"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if (p / "kustomization.yaml").is_file())
 SCHEMA_VERSIONS = ("1.30.0", "1.37.0")  # the oldest Kubernetes still commonly run, and the newest bundled
 GPU_QUEUE_TIME = "gpu+hpa-queue-time"   # the gpu overlay with the queue-time component, composed in a temp dir
-CONFIG_NAME = "kubernetes"
+
+pytestmark = pytest.mark.slow  # runs kubectl kustomize (and the scripts) in subprocesses
 
 
 def tool(name: str) -> str:
@@ -239,16 +244,15 @@ def test_restricted_security_context(target):
         assert context.get("runAsUser", uid) == uid
         for mount in c["volumeMounts"]:  # the root filesystem is read-only: writable paths are emptyDirs
             assert mount.get("readOnly") or "emptyDir" in volumes[mount["name"]], (c["name"], mount)
-        if c["name"] != "tune-repository":
-            assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}, c["name"]
+        assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}, c["name"]
 
 
 @pytest.mark.parametrize("target", OVERLAYS)
 def test_model_repository_is_built_the_way_compose_builds_it(target):
     docs = render(target)
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    build, tune = pod_spec(docs)["initContainers"]
-    assert [build["name"], tune["name"]] == ["build-repository", "tune-repository"]
+    (build,) = pod_spec(docs)["initContainers"]  # the builder alone: no tune-repository rewriting its configs
+    assert build["name"] == "build-repository"
     # compose's builder: the same script, repository and image
     assert build["args"] == ["python3", "/opt/triton-pooling/docker/build_repository.py",
                              "--repository", "/models"]
@@ -259,15 +263,37 @@ def test_model_repository_is_built_the_way_compose_builds_it(target):
     models = config_map(docs, "triton-pooling-models")["data"]
     assert {k for k in compose["builder"]["environment"] if k != "HF_TOKEN"} <= set(models)
     assert any(models[k] for k in models if k.startswith("MODEL_"))  # the builder refuses an empty set
-    # the builder writes /models; tune writes configs/<name>.pbtxt there; Triton reads it read-only with that name
+    # the builder writes /models; Triton reads it read-only, each model's config.pbtxt as build wrote it
     mounts = {c["name"]: {m["mountPath"]: m for m in c["volumeMounts"]} for c in all_containers(docs)}
     assert not mounts["build-repository"]["/models"].get("readOnly") and mounts["triton"]["/models"]["readOnly"]
-    assert tune["args"][tune["args"].index("--config-name") + 1] == CONFIG_NAME
     args = container(docs, "triton")["args"]
-    assert args[0] == "tritonserver" and "--model-repository=/models" in args
-    assert f"--model-config-name={CONFIG_NAME}" in args and "--exit-on-error=true" in args
-    liveness = (FILES / "liveness.py").read_text()
-    assert f'"PROBE_CONFIG_NAME", "{CONFIG_NAME}"' in liveness
+    assert args[0] == "tritonserver" and "--model-repository=/models" in args and "--exit-on-error=true" in args
+    assert not any(a.startswith("--model-config-name") for a in args)
+    assert "tune_repository.py" not in config_map(docs, "triton-pooling-scripts")["data"]
+    assert "config-name" not in (FILES / "liveness.py").read_text()  # the probe counts config.pbtxt's instances
+
+
+def build_cpus(docs) -> int:
+    """The --cpus the builder's TUNING_ARGS gives `triton-pooling build`."""
+    args = shlex.split(config_map(docs, "triton-pooling-models")["data"]["TUNING_ARGS"])
+    values = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--cpus"]
+    values += [a.split("=", 1)[1] for a in args if a.startswith("--cpus=")]
+    assert len(values) == 1, args
+    return int(values[0])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_builder_sizes_the_models_for_the_triton_containers_cpu_limit(target, tmp_path):
+    # the init container's affinity mask is the node's: build must be told the triton container's cores
+    docs = render(target)
+    limit = quantity(container(docs, "triton")["resources"]["limits"]["cpu"])
+    assert build_cpus(docs) == limit, (build_cpus(docs), limit)
+    builder = importlib.util.spec_from_file_location("build_repository", ROOT / "docker" / "build_repository.py")
+    module = importlib.util.module_from_spec(builder)
+    builder.loader.exec_module(module)
+    steps = module.plan(config_map(docs, "triton-pooling-models")["data"], tmp_path / "models", tmp_path / "cache")
+    for _, _, command in steps:  # every build (triton-pooling build or build_tensorrt.py) gets the flag
+        assert command[command.index("--cpus") + 1] == str(int(limit)), command
 
 
 @pytest.mark.parametrize("target", OVERLAYS)
@@ -358,7 +384,7 @@ def test_gpu_overlay_requests_one_gpu_like_the_compose_gpu_variant():
     assert "nvidia.com/gpu" not in container(docs, "gateway")["resources"]["limits"]
     models = config_map(docs, "triton-pooling-models")["data"]
     assert models["RUNTIME"] == "tensorrt"  # compose's GPU recipe: RUNTIME=tensorrt builds engines on the GPU
-    assert models["TUNE_CPU_INSTANCES"] == "" and models["TUNE_INTRA_OP_THREADS"] == ""
+    assert "--profile cpu" not in models["TUNING_ARGS"] and build_cpus(docs) == 4  # the triton container's 4 CPUs
     spec = pod_spec(docs)
     assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
@@ -368,14 +394,21 @@ def test_gpu_overlay_requests_one_gpu_like_the_compose_gpu_variant():
 
 
 @pytest.mark.parametrize("target", ["cpu", "cpu-queue-time"])
-def test_cpu_overlays_ask_for_no_gpu_and_pin_threads(target):
+def test_cpu_overlays_ask_for_no_gpu_and_build_single_threaded_instances(target):
+    from triton_pooling_server.build.tuning import Host, TuningFlags, plan_repository
+
     docs = render(target)
     assert "nvidia.com" not in json.dumps(docs)
     models = config_map(docs, "triton-pooling-models")["data"]
     assert models["RUNTIME"] != "tensorrt"
-    assert int(models["TUNE_CPU_INSTANCES"]) >= 1 and int(models["TUNE_INTRA_OP_THREADS"]) == 1
+    # what build's tuning rule writes for these models on the pod's cores: 3 x 1 for one model on 2 CPUs
+    names = [k for k in models if k.startswith("MODEL_") and models[k]]
+    plans = plan_repository(Host(cpus=build_cpus(docs)), {n: TuningFlags() for n in names})
     cpus = quantity(container(docs, "triton")["resources"]["limits"]["cpu"])
-    assert int(models["TUNE_CPU_INSTANCES"]) * int(models["TUNE_INTRA_OP_THREADS"]) <= cpus + 1
+    for plan in plans.values():
+        assert plan.kind == "KIND_CPU" and plan.threads == 1 and plan.instances * plan.threads <= cpus + 1, plan
+    if names == ["MODEL_EMBED"]:
+        assert plans["MODEL_EMBED"].instances == 3  # the setting docs/performance.md measured on 2 cores
 
 
 # --- the scripts the pod runs --------------------------------------------------------------------------------------
@@ -385,9 +418,13 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def scratch_repository(folder: Path) -> Path:
-    """Two pooling models (one copied from the shipped embed config, one ensemble) and an ensemble step."""
+    """Two pooling models (the shipped embed config, sized as build sizes it for a 2-CPU pod: 3 instances; one
+    ensemble) and an ensemble step."""
     (folder / "embed").mkdir(parents=True)
-    shutil.copy(ROOT / "model_repository" / "embed" / "config.pbtxt", folder / "embed" / "config.pbtxt")
+    shipped = (ROOT / "model_repository" / "embed" / "config.pbtxt").read_text()
+    sized = re.sub(r"instance_group \[[^\]]*\]", "instance_group [ { count: 3 kind: KIND_CPU } ]", shipped, count=1)
+    assert "count: 3 kind: KIND_CPU" in sized
+    (folder / "embed" / "config.pbtxt").write_text(sized)
     (folder / "bge").mkdir()
     (folder / "bge" / "config.pbtxt").write_text(
         'name: "bge"\nplatform: "ensemble"\nmax_batch_size: 64\n'
@@ -398,45 +435,6 @@ def scratch_repository(folder: Path) -> Path:
         'instance_group [ { count: 1 kind: KIND_CPU } ]\n'
         'parameters { key: "ensemble_step_of_task" value { string_value: "embed" } }\n')
     return folder
-
-
-def test_tune_repository_writes_config_variants_only(tmp_path):
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
-
-    repo = scratch_repository(tmp_path / "models")
-    (repo / "big").mkdir()  # sized by a build on a 64-core node: both values replaced, not duplicated
-    (repo / "big" / "config.pbtxt").write_text(
-        (repo / "embed" / "config.pbtxt").read_text().replace('name: "embed"', 'name: "big"')
-        .replace("count: 3 kind: KIND_CPU", "count: 16 kind: KIND_CPU")
-        + 'parameters { key: "intra_op_threads" value { string_value: "4" } }\n')
-    originals = {p: p.read_bytes() for p in repo.glob("*/config.pbtxt")}
-    done = run_script("tune_repository.py", "--repository", str(repo), "--config-name", CONFIG_NAME,
-                      "--instances", "3", "--intra-op-threads", "1")
-    assert done.returncode == 0, done.stderr
-    variant = repo / "embed" / "configs" / f"{CONFIG_NAME}.pbtxt"
-    config = text_format.Parse(variant.read_text(), model_config_pb2.ModelConfig())
-    assert [(g.count, g.kind) for g in config.instance_group] == [(3, model_config_pb2.ModelInstanceGroup.KIND_CPU)]
-    assert config.parameters["intra_op_threads"].string_value == "1"
-    assert config.parameters["pooling_task"].string_value == "embed"
-    shipped = text_format.Parse(originals[repo / "embed" / "config.pbtxt"].decode(), model_config_pb2.ModelConfig())
-    config.instance_group[0].count = shipped.instance_group[0].count
-    for c in (config, shipped):  # a build may write its own host-sized value: the tuner replaces it
-        if "intra_op_threads" in c.parameters:
-            del c.parameters["intra_op_threads"]
-    assert config == shipped  # nothing else changed
-    assert {p: p.read_bytes() for p in repo.glob("*/config.pbtxt")} == originals  # build finds its files unchanged
-    big = text_format.Parse((repo / "big" / "configs" / f"{CONFIG_NAME}.pbtxt").read_text(), model_config_pb2.ModelConfig())
-    assert [g.count for g in big.instance_group] == [3] and big.parameters["intra_op_threads"].string_value == "1"
-    assert (repo / "big" / "configs" / f"{CONFIG_NAME}.pbtxt").read_text().count("intra_op_threads") == 1
-    assert sorted(p.parent.parent.name for p in repo.glob("*/configs/*.pbtxt")) == ["big", "embed"]  # not the ensemble, not a step
-    first = variant.read_bytes()
-    assert run_script("tune_repository.py", "--repository", str(repo), "--instances", "3",
-                      "--intra-op-threads", "1").returncode == 0
-    assert variant.read_bytes() == first  # idempotent
-    cleared = run_script("tune_repository.py", "--repository", str(repo), "--instances", "", "--intra-op-threads", "")
-    assert cleared.returncode == 0 and not variant.exists()  # no tuning: Triton falls back to config.pbtxt
-    assert run_script("tune_repository.py", "--repository", str(repo), "--instances", "0").returncode != 0
 
 
 class FakeTriton(http.server.ThreadingHTTPServer):
@@ -474,13 +472,11 @@ FULL = (503, {"error": "Exceeds maximum queue size"})
 
 @pytest.fixture
 def probe_repository(tmp_path):
-    repo = scratch_repository(tmp_path / "models")
-    assert run_script("tune_repository.py", "--repository", str(repo), "--instances", "3").returncode == 0
-    return repo
+    return scratch_repository(tmp_path / "models")
 
 
 @pytest.mark.parametrize("case, embed, bge, code, embed_requests", [
-    ("healthy", [OK], [OK], 0, 6),                     # 2 x 3 instances (from configs/kubernetes.pbtxt)
+    ("healthy", [OK], [OK], 0, 6),                     # 2 x 3 instances (from config.pbtxt)
     ("one of three stubs dead", [OK, OK, DEAD], [OK], 1, 3),
     ("queue full is alive", [FULL], [OK], 0, 1),
     ("answer without outputs", [(200, {"outputs": []})], [OK], 1, 1),

@@ -6,12 +6,12 @@ answers every request routed to that instance with `Stub process '<model>_0_0' i
 server keeps reporting the model ready (docs/reliability.md). Only an inference notices; the kubelet then
 restarts the container.
 
-    python3 liveness.py [--url http://127.0.0.1:8000] [--repository /models] [--models a,b] [--config-name kubernetes]
+    python3 liveness.py [--url http://127.0.0.1:8000] [--repository /models] [--models a,b]
 
 The models are the folders of the repository whose config.pbtxt carries the `pooling_task` parameter (the
 models clients call: an ensemble's steps are exercised through their ensemble), or --models / PROBE_MODELS.
 Each gets one-text requests ("TEXT", shape [1, 1], asking for NUM_TOKENS only), one after another, twice as
-many as it has instances (configs/<config-name>.pbtxt where present, else config.pbtxt): Triton hands
+many as it has instances (its config.pbtxt, as `triton-pooling build` sized it for the pod): Triton hands
 consecutive requests to its instances in turn, so one dead stub among three instances is hit, not missed
 two times in three (measured: 2 instances, one stub killed — single requests failed and answered in turn).
 Each request asks Triton to drop it after --queue-timeout-us in the queue, so a busy server answers quickly,
@@ -49,17 +49,15 @@ def pooling_models(repository: Path) -> list[str]:
     return found
 
 
-def instance_count(repository: Path, model: str, config_name: str) -> int:
-    """Instances of a model, from the config Triton loaded (the variant if present); 1 if unknown."""
-    for config in (repository / model / "configs" / f"{config_name}.pbtxt", repository / model / "config.pbtxt"):
-        try:
-            text = config.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        group = text[text.find("instance_group"):] if "instance_group" in text else ""
-        counts = [int(c) for c in INSTANCES.findall(group.split("]")[0])] if group else []
-        return max(1, sum(counts)) if counts else 1
-    return 1
+def instance_count(repository: Path, model: str) -> int:
+    """Instances of a model, from the config.pbtxt Triton loaded; 1 if unknown."""
+    try:
+        text = (repository / model / "config.pbtxt").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 1
+    group = text[text.find("instance_group"):] if "instance_group" in text else ""
+    counts = [int(c) for c in INSTANCES.findall(group.split("]")[0])] if group else []
+    return max(1, sum(counts)) if counts else 1
 
 
 def probe(url: str, model: str, timeout: float, queue_timeout_us: int) -> tuple[bool, str]:
@@ -96,8 +94,6 @@ def main(argv=None) -> int:
                         help="seconds to wait for each answer")
     parser.add_argument("--budget", type=float, default=float(os.environ.get("PROBE_BUDGET_S", "6")),
                         help="no new request after this many seconds (keep it under the probe's timeoutSeconds)")
-    parser.add_argument("--config-name", default=os.environ.get("PROBE_CONFIG_NAME", "kubernetes"),
-                        help="the --model-config-name tritonserver runs with")
     parser.add_argument("--queue-timeout-us", type=int, default=int(os.environ.get("PROBE_QUEUE_TIMEOUT_US", "3000000")))
     args = parser.parse_args(argv)
     models = [m for m in args.models.split(",") if m] or pooling_models(args.repository)
@@ -107,7 +103,7 @@ def main(argv=None) -> int:
     deadline = time.monotonic() + args.budget
     failed = 0
     for model in models:
-        requests = min(MAX_REQUESTS, 2 * instance_count(args.repository, model, args.config_name))
+        requests = min(MAX_REQUESTS, 2 * instance_count(args.repository, model))
         sent, alive, what = 0, True, "nothing sent (budget spent)"
         while sent < requests and (sent == 0 or time.monotonic() < deadline):
             alive, what = probe(args.url, model, args.timeout, args.queue_timeout_us)
