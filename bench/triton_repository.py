@@ -9,7 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
-from triton_pooling_server.build.model_config import preferred_batch_line
+from triton_pooling_server.builder.model_config import preferred_batch_line
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK_MODELS = ("embed", "token_embed", "seq_classify", "token_classify")
@@ -48,7 +48,7 @@ BUILD_FLAG_PARAMETERS = {"runtime": "--runtime", "intra_op_threads": "--threads"
 
 def checkpoint_of(name: str, seeds: Path) -> tuple[str, tuple[str, ...]]:
     """MODEL_DIR and the flags `triton-pooling build` gets for one of the default models."""
-    from triton_pooling_server.build.defaults import DEFAULT_BUILDS, MINILM
+    from triton_pooling_server.builder.defaults import DEFAULT_BUILDS, MINILM
 
     source, flags = DEFAULT_BUILDS[name]
     if source == MINILM:
@@ -61,9 +61,9 @@ def checkpoint_of(name: str, seeds: Path) -> tuple[str, tuple[str, ...]]:
 def build_repository(target: Path, models: tuple[str, ...] = TASK_MODELS, knobs: ServingKnobs = ServingKnobs(),
                      log=lambda line: None) -> Path:
     """`triton-pooling build` of each model into a fresh repository (the models share the host, as a user's would)."""
-    from triton_pooling_backend.seeded import prepare_default_repository
-    from triton_pooling_server.build import build_command
-    from triton_pooling_server.build.defaults import parse
+    from triton_pooling_server.builder.seeded import prepare_default_repository
+    from triton_pooling_server.builder import build_command
+    from triton_pooling_server.builder.defaults import parse
 
     if target.exists():
         shutil.rmtree(target)

@@ -51,7 +51,7 @@ def load_model(settings: ModelSettings, instance: Instance) -> LoadedModel:
         raise ModelConfigError(
             f"{instance.version_dir} holds no built model ({DESCRIPTION_FILE}) and config.pbtxt names no 'runtime': "
             f"build it with `triton-pooling build {settings.checkpoint} --repository ...` (or "
-            f"`python -m triton_pooling_backend.artifact {instance.version_dir.parent}`), or set runtime 'torch'"
+            f"`python -m triton_pooling_server.builder.artifact {instance.version_dir.parent}`), or set runtime 'torch'"
         )
     if runtime is Runtime.TORCH:
         return _load_torch(settings, instance, pooling)

@@ -6,7 +6,6 @@ Knows nothing of Triton's Python API (see `triton_model`), so tests can drive it
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -48,11 +47,9 @@ class PoolingService:
                                   model.facts.vocab_size, request_limits)
 
     @classmethod
-    def load(cls, settings: ModelSettings, instance: Instance | None = None) -> "PoolingService":
-        """`instance` says where Triton runs it (its version folder holds the built model). Without one (in-process
-        use: tests, benchmarks) the artifact is built into, or taken from, the shared cache."""
-        if instance is None:
-            instance = Instance(_in_process_artifact(settings))
+    def load(cls, settings: ModelSettings, instance: Instance) -> "PoolingService":
+        """`instance` says where Triton runs it (its version folder holds the built model); in-process use (tests,
+        benchmarks) builds one with triton_pooling_server.builder.artifact.load_service."""
         return cls(settings, load_model(settings, instance))
 
     def handle(self, requests: list[RequestTensors]) -> list[Outputs | PoolingError]:
@@ -129,17 +126,3 @@ class PoolingService:
             if n == 0:
                 raise InvalidInputError(f"{Tensor.TEXT}[{row}] tokenizes to no tokens")
 
-
-def _in_process_artifact(settings: ModelSettings) -> Path:
-    from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, Runtime
-
-    runtime = settings.runtime or DEFAULT_CPU_RUNTIME
-    if runtime is Runtime.TORCH:
-        return Path(settings.checkpoint) / "no-artifact"
-    from .artifact import ArtifactError, ArtifactRequest, cached_artifact
-    from .errors import ModelConfigError
-
-    try:
-        return cached_artifact(ArtifactRequest.from_settings(settings, runtime), log=lambda message: None)[0]
-    except ArtifactError as e:
-        raise ModelConfigError(str(e)) from None

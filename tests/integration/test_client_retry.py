@@ -12,7 +12,7 @@ import pytest
 from triton_pooling.async_client import AsyncPoolingClient
 from triton_pooling.client import PoolingClient
 from triton_pooling.errors import TaskNotServedError
-from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_server.builder.model_config import ModelSpec
 from triton_pooling_server.launch.triton import ServerOptions, TritonProcess, is_ready
 from triton_pooling_contract.tasks import PoolingTask
 

@@ -12,7 +12,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_server.builder.model_config import ModelSpec
 from triton_pooling_contract.tasks import PoolingTask
 
 from support.processes import listening_sockets

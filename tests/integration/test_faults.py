@@ -18,7 +18,7 @@ import pytest
 import tritonclient.http as httpclient
 
 from triton_pooling import PoolingClient
-from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_server.builder.model_config import ModelSpec
 from triton_pooling_server.launch.stubs import command_line, stub_pids, stubs
 from triton_pooling_contract.tasks import PoolingTask
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from triton_pooling_server.build.model_config import DEFAULT_MAX_QUEUE_SIZE, DEFAULT_QUEUE_TIMEOUT_US, ModelSpec
+from triton_pooling_server.builder.model_config import DEFAULT_MAX_QUEUE_SIZE, DEFAULT_QUEUE_TIMEOUT_US, ModelSpec
 from triton_pooling_contract.tasks import PoolingTask, Tensor
 from triton_pooling_backend.limits import DEFAULT_MAX_TEXT_BYTES
 

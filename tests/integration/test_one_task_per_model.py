@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import tritonclient.http as httpclient
 
-from triton_pooling_server.build.model_config import ModelSpec, render_model_py
+from triton_pooling_server.builder.model_config import ModelSpec, render_model_py
 from triton_pooling_contract.tasks import PoolingTask
 
 from support.triton import running_triton, write_model

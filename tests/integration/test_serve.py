@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_server.builder.model_config import ModelSpec
 from triton_pooling_server.launch.stubs import descendants, stubs
 from triton_pooling_contract.tasks import PoolingTask
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triton_pooling_server.build import BuildError, BuildRequest, inspect_checkpoint, resolve
+from triton_pooling_server.builder import BuildError, BuildRequest, inspect_checkpoint, resolve
 from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
 from unit.build_helpers import fake_checkpoint
@@ -96,8 +96,8 @@ def test_step_option_errors_name_the_flag(tmp_path):
 
 def test_runtime_is_decided_with_the_serving_plan(tmp_path):
     from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME
-    from triton_pooling_server.build.resolution import apply_plan
-    from triton_pooling_server.build.tuning import Host, Profile, TuningFlags, plan_model
+    from triton_pooling_server.builder.resolution import apply_plan
+    from triton_pooling_server.builder.tuning import Host, Profile, TuningFlags, plan_model
 
     cpu, gpu = plan_model(Host(2)), plan_model(Host(8, (0,)))
     classifier = build(tmp_path, ("BertForSequenceClassification",))

@@ -9,7 +9,7 @@ from triton_pooling_backend.chunking import combine_chunks, split_chunks
 from triton_pooling_backend.errors import ModelConfigError
 from triton_pooling_backend.settings import ModelSettings
 from triton_pooling_backend.tokenization import EncodedText
-from triton_pooling_server.build import BuildError, BuildRequest, inspect_checkpoint, resolve
+from triton_pooling_server.builder import BuildError, BuildRequest, inspect_checkpoint, resolve
 
 
 def test_split_keeps_every_token_in_order_with_its_type():

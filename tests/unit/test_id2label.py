@@ -6,7 +6,7 @@ import json
 import shutil
 
 from triton_pooling_backend.settings import ModelSettings
-from triton_pooling_server.build import BuildRequest, inspect_checkpoint, resolve
+from triton_pooling_server.builder import BuildRequest, inspect_checkpoint, resolve
 from triton_pooling_server.gateway.triton.labels import labels_of
 
 

@@ -39,9 +39,9 @@ def _settings(checkpoint: Path, task: str = "embed", **params: str) -> ModelSett
 
 
 def _service(settings: ModelSettings):
-    from triton_pooling_backend.service import PoolingService
+    from triton_pooling_server.builder.artifact import load_service
 
-    return PoolingService.load(settings)
+    return load_service(settings)
 
 
 def _rows(service, texts: list[str], name: str) -> list[np.ndarray]:
@@ -77,7 +77,7 @@ def test_lean_runtimes_match_torch_on_mixed_lengths(checkpoints, runtime, case):
 
 def test_a_lean_stub_imports_no_torch(checkpoints, tmp_path):
     """What a stub process holds: load a built model and answer, then list the heavy modules it imported."""
-    from triton_pooling_backend.artifact import ArtifactRequest, cached_artifact
+    from triton_pooling_server.builder.artifact import ArtifactRequest, cached_artifact
 
     settings = _settings(checkpoints["qwen2-prm"], "token_classify", runtime="onnx")
     entry, _ = cached_artifact(ArtifactRequest.from_settings(settings, Runtime.ONNX))
@@ -99,7 +99,7 @@ def test_a_lean_stub_imports_no_torch(checkpoints, tmp_path):
 
 
 def test_artifact_is_cached_by_content(checkpoints, tmp_path):
-    from triton_pooling_backend.artifact import ArtifactRequest, ensure_artifact
+    from triton_pooling_server.builder.artifact import ArtifactRequest, ensure_artifact
 
     settings = _settings(checkpoints["bert-embed"], runtime="onnx")
     request = ArtifactRequest.from_settings(settings, Runtime.ONNX)
@@ -119,7 +119,7 @@ def test_artifact_is_cached_by_content(checkpoints, tmp_path):
 def test_library_versions_and_weights_are_in_the_key(checkpoints, tmp_path, monkeypatch):
     import shutil
 
-    from triton_pooling_backend.artifact import ArtifactRequest, request as request_module
+    from triton_pooling_server.builder.artifact import ArtifactRequest, request as request_module
 
     base = ArtifactRequest.from_settings(_settings(checkpoints["bert-embed"]), Runtime.ONNX).graph_key()
     real = request_module._version
@@ -154,7 +154,7 @@ def test_a_failed_export_is_a_build_error_naming_its_cause(checkpoints, tmp_path
 
 
 def test_a_graph_that_differs_from_transformers_is_refused(checkpoints, tmp_path, monkeypatch):
-    from triton_pooling_backend.artifact import ArtifactError, ArtifactRequest, build, cached_artifact
+    from triton_pooling_server.builder.artifact import ArtifactError, ArtifactRequest, build, cached_artifact
 
     monkeypatch.setattr(build, "parity_error", lambda *a: 3.5e-3)
     request = ArtifactRequest.from_settings(_settings(checkpoints["bert-token-5"], "token_classify"), Runtime.ONNX)
@@ -173,7 +173,7 @@ def test_a_lean_model_without_its_artifact_says_how_to_build_it(checkpoints, tmp
 
 def test_a_built_model_refuses_a_config_that_now_names_another_checkpoint(checkpoints, tmp_path):
     """Editing `checkpoint` in config.pbtxt by hand must not serve the old graph silently."""
-    from triton_pooling_backend.artifact import ArtifactRequest, ensure_artifact
+    from triton_pooling_server.builder.artifact import ArtifactRequest, ensure_artifact
     from triton_pooling_backend.loading import Instance, load_model
 
     settings = _settings(checkpoints["bert-token-5"], "token_classify", runtime="onnx")

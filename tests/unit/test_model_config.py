@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from triton_pooling_server.build.defaults import DEFAULT_BUILDS, SEEDED, render_defaults
-from triton_pooling_server.build.model_config import ModelSpec, render_config, render_model_py
-from triton_pooling_server.build.tuning import REFERENCE_HOST_CPUS, Host
+from triton_pooling_server.builder.defaults import DEFAULT_BUILDS, SEEDED, render_defaults
+from triton_pooling_server.builder.model_config import ModelSpec, render_config, render_model_py
+from triton_pooling_server.builder.tuning import REFERENCE_HOST_CPUS, Host
 from triton_pooling_contract.tasks import PoolingTask
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def defaults_written_by_build(tmp_path_factory):
     """What `triton-pooling build` writes for the four defaults on the reference host (2 cores, no GPU)."""
-    from triton_pooling_backend.seeded import prepare_default_repository
+    from triton_pooling_server.builder.seeded import prepare_default_repository
 
     repo = tmp_path_factory.mktemp("defaults")
     prepare_default_repository(repo, artifacts=False)

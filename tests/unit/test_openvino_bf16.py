@@ -9,7 +9,7 @@ import pytest
 
 from triton_pooling_contract.parameters import LOSSY_RUNTIMES, Runtime
 from triton_pooling_backend.errors import ModelConfigError
-from triton_pooling_backend.service import PoolingService
+from triton_pooling_server.builder.artifact import load_service
 from triton_pooling_backend.settings import ModelSettings
 
 
@@ -36,10 +36,10 @@ def test_bf16_serves_close_to_f32_where_the_cpu_has_it_and_is_refused_where_not(
     requests = [{"TEXT": np.array([[t.encode()]], dtype=object)} for t in texts]
     if not _has_bf16():
         with pytest.raises(ModelConfigError, match=r"needs a CPU with bf16 instructions.*use runtime 'openvino'"):
-            PoolingService.load(_settings("openvino_bf16"))
+            load_service(_settings("openvino_bf16"))
         return
-    bf16 = [a["EMBEDDING"][0] for a in PoolingService.load(_settings("openvino_bf16")).handle(requests)]
-    f32 = [a["EMBEDDING"][0] for a in PoolingService.load(_settings("openvino")).handle(requests)]
+    bf16 = [a["EMBEDDING"][0] for a in load_service(_settings("openvino_bf16")).handle(requests)]
+    f32 = [a["EMBEDDING"][0] for a in load_service(_settings("openvino")).handle(requests)]
     for a, b in zip(bf16, f32):
         assert float(a @ b) > 0.999
         assert not np.array_equal(a, b), "bf16 computed exactly as f32: the hint was not honoured"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triton_pooling_server.build.model_config import DEFAULT_MAX_QUEUE_SIZE, ModelSpec, render_config
+from triton_pooling_server.builder.model_config import DEFAULT_MAX_QUEUE_SIZE, ModelSpec, render_config
 from triton_pooling_contract.tasks import PoolingTask
 
 from triton_pooling_backend.errors import ModelConfigError

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from triton_pooling_server.build import BuildError
-from triton_pooling_server.build.tuning import (
+from triton_pooling_server.builder import BuildError
+from triton_pooling_server.builder.tuning import (
     GPU_INSTANCES_PER_DEVICE, GPU_MAX_BATCH_TOKENS, Host, Profile, ServingPlan, TuningFlags, detect_gpus,
     plan_model, plan_repository,
 )

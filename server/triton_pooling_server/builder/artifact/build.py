@@ -10,7 +10,7 @@ from pathlib import Path
 from triton_pooling_contract.parameters import LOSSY_RUNTIMES, Runtime
 from triton_pooling_contract.serving import GRAPH_FILE, ServingDescription
 
-from ..encoders import open_lean_encoder
+from triton_pooling_backend.encoders import open_lean_encoder
 from .export import Loaded, export_graph, save_tokenizer
 from .parity import LOSSY_SANITY_TOLERANCE, PARITY_TOLERANCE, parity_batches, parity_error
 from .request import ArtifactError, ArtifactRequest
@@ -22,7 +22,7 @@ def build_graph(folder: Path, request: ArtifactRequest, key: str, log=print) -> 
     if request.runtime is Runtime.OPENVINO_BF16:  # refuse before the export, not after it
         import openvino as ov
 
-        from ..encoders.openvino_encoder import check_bf16
+        from triton_pooling_backend.encoders.openvino_encoder import check_bf16
 
         try:
             check_bf16(ov.Core())

@@ -14,11 +14,11 @@ from triton_pooling_contract.parameters import Runtime
 from triton_pooling_contract.serving import GRAPH_FILE, TOKENIZER_FILE, GraphOutput
 from triton_pooling_contract.tasks import PoolingTask
 
-from ..encoders.torch_encoder import accepts_token_type_ids, forward, load_hf_model
-from ..errors import ModelConfigError
-from ..model_facts import ModelFacts, facts_from_hf
-from ..tokenization import EncodedText, TextTokenizer
-from ..request_parsing import TextInput
+from triton_pooling_backend.encoders.torch_encoder import accepts_token_type_ids, forward, load_hf_model
+from triton_pooling_backend.errors import ModelConfigError
+from triton_pooling_backend.model_facts import ModelFacts, facts_from_hf
+from triton_pooling_backend.tokenization import EncodedText, TextTokenizer
+from triton_pooling_backend.request_parsing import TextInput
 from .parity import parity_batches
 from .request import ArtifactError, ArtifactRequest
 
@@ -49,7 +49,7 @@ class Loaded:
                                 f"{type(e).__name__}: {_short(e)}") from e
         self.hf_tokenizer.truncation_side = "left"
         self.with_token_types = accepts_token_type_ids(self.model)
-        from ..checkpoint import read_checkpoint_info
+        from triton_pooling_backend.checkpoint import read_checkpoint_info
 
         self.facts: ModelFacts = facts_from_hf(s, read_checkpoint_info(s.checkpoint), request.pooling,
                                                self.model.config, self.hf_tokenizer, self.with_token_types)

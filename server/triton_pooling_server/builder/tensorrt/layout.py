@@ -5,7 +5,7 @@
   `<name>_encoder` (`tensorrt_plan`): ids + mask → hidden states (embed, token_embed) or the checkpoint's own
       logits (seq_classify, token_classify);
   `<name>_head` (Python backend): the task's pooling and head (normalization, Matryoshka, activation, STEP).
-The encoder's graph comes from build_scripts/export_onnx.py, its engine from build_scripts/build_engine.py with
+The encoder's graph comes from tensorrt/export_onnx.py, its engine from tensorrt/build_engine.py with
 the optimization profile below. `python-onnxruntime` is a CPU stand-in for the encoder step (the same
 ONNX graph in a Python model) that lets the rest of the ensemble run where there is no GPU.
 """
@@ -19,9 +19,9 @@ from triton_pooling_contract.ensemble import (
 )
 from triton_pooling_contract.tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor, default_pooling
 
-from .model_config import INPUTS, render_config
-from .errors import BuildError, listing
-from .resolution import CHECKPOINT_FOLDER, ResolvedModel
+from ..model_config import INPUTS, render_config
+from ..errors import BuildError, listing
+from ..resolution import CHECKPOINT_FOLDER, ResolvedModel
 
 STEP_CLASSES = {"tokenize": "TokenizeStep", "head": "HeadStep", "encoder": "OnnxEncoderStep"}
 

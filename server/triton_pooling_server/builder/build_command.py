@@ -46,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="onnx / openvino: the exported fp32 graph in a lean stub (CPU; default: the measured CPU "
                         "default); onnx_int8 / openvino_bf16: opt-in fast paths with a measured error (bf16 needs a CPU "
                         "with bf16 instructions; docs/performance.md); torch: the checkpoint itself (GPU profiles, other dtypes); tensorrt: an ensemble "
-                        "around a TensorRT engine (then run build_scripts/build_tensorrt.py)")
+                        "around a TensorRT engine (then run python -m triton_pooling_server.builder.tensorrt)")
     p.add_argument("--step-tag-id", type=int, help="PRM step token id (token_classify with STEP pooling)")
     p.add_argument("--returned-token-ids", type=_int_list, help="STEP pooling: label columns to return, e.g. 1 or 0,1")
     p.add_argument("--copy-checkpoint", action="store_true",
@@ -141,7 +141,7 @@ def build(args: argparse.Namespace, log=print, host: Host | None = None) -> int:
     for line in model.decisions:
         log(f"  {line}")
     if artifact is not None:
-        from triton_pooling_backend.artifact import ensure_artifact
+        from triton_pooling_server.builder.artifact import ensure_artifact
 
         description, status = ensure_artifact(Path(args.repository) / name / VERSION, artifact, args.cache_dir, log)
         log(f"  artifact {status}: {description.graph_output.value} graph for {description.runtime}, within "
@@ -151,7 +151,7 @@ def build(args: argparse.Namespace, log=print, host: Host | None = None) -> int:
     log(f"{result.status}: model {name!r} ({model.spec.task.value}, runtime {model.runtime}) in "
         f"{', '.join(str(f) for f in result.folders)}")
     if model.runtime == "tensorrt":
-        log(f"next, on the GPU host: python build_scripts/build_tensorrt.py {info.path} --repository "
+        log(f"next, on the GPU host: python -m triton_pooling_server.builder.tensorrt {info.path} --repository "
             f"{args.repository} with the same options (exports the ONNX graph, builds the engine)")
     return 0
 
@@ -174,7 +174,7 @@ def _with_checkpoint_ref(model: ResolvedModel, given: str, repository: Path) -> 
 
 def _artifact_request(model: ResolvedModel, info):
     """What the artifact is built from: the config's parameters, with the checkpoint as found on this host."""
-    from triton_pooling_backend.artifact import ArtifactError, ArtifactRequest
+    from triton_pooling_server.builder.artifact import ArtifactError, ArtifactRequest
     from triton_pooling_backend.errors import ModelConfigError
     from triton_pooling_backend.settings import ModelSettings
     from triton_pooling_contract.parameters import Runtime
@@ -190,7 +190,7 @@ def _artifact_request(model: ResolvedModel, info):
 
 
 def _cached_artifact(request, cache_dir, log) -> None:
-    from triton_pooling_backend.artifact import ArtifactError, cached_artifact
+    from triton_pooling_server.builder.artifact import ArtifactError, cached_artifact
 
     try:
         cached_artifact(request, cache_dir, log=log)

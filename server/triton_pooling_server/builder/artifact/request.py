@@ -11,10 +11,10 @@ from triton_pooling_contract.parameters import LEAN_RUNTIMES, DType, Runtime
 from triton_pooling_contract.serving import FORMAT_VERSION, GraphOutput
 from triton_pooling_contract.tasks import PoolingType
 
-from ..checkpoint import check_servable
-from ..errors import ModelConfigError
-from ..model_facts import graph_output_for
-from ..settings import ModelSettings
+from triton_pooling_backend.checkpoint import check_servable
+from triton_pooling_backend.errors import ModelConfigError
+from triton_pooling_backend.model_facts import graph_output_for
+from triton_pooling_backend.settings import ModelSettings
 
 # Libraries whose versions change the exported graph or what it computes.
 EXPORT_LIBRARIES = ("torch", "transformers", "onnxscript", "onnx", "tokenizers")
@@ -86,7 +86,7 @@ class ArtifactRequest:
 
     @property
     def auto_class(self) -> str:
-        from ..encoders.torch_encoder import auto_class_name
+        from triton_pooling_backend.encoders.torch_encoder import auto_class_name
 
         return auto_class_name(self.settings.task, self.graph_output)
 

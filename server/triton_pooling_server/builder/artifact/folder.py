@@ -6,7 +6,7 @@ from pathlib import Path
 
 from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, LEAN_RUNTIMES
 
-from ..settings import ModelSettings
+from triton_pooling_backend.settings import ModelSettings
 from .pbtxt import read_model_config
 from .request import ArtifactRequest
 from .store import ensure_artifact

@@ -106,8 +106,8 @@ def write_model_folder(repository: Path, spec: ModelSpec, artifact: bool = True)
     (folder / "config.pbtxt").write_text(render_config(spec))
     (folder / "1" / "model.py").write_text(render_model_py(spec.task))
     if artifact:
-        from triton_pooling_backend.artifact import CheckpointRefused
-        from triton_pooling_backend.artifact.folder import ensure_folder
+        from triton_pooling_server.builder.artifact import CheckpointRefused
+        from triton_pooling_server.builder.artifact.folder import ensure_folder
         from triton_pooling_backend.errors import ModelConfigError
 
         try:
