@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from triton_pooling_server.builder.model_config import ModelSpec
-from triton_pooling_contract.tasks import PoolingTask
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_server.builder.config_text import ModelSpec
+from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
 from support.triton import running_triton, write_model
 
@@ -41,12 +42,12 @@ def test_model_specs(checkpoints) -> dict[str, ModelSpec]:
 
     prm = checkpoints["qwen2-prm"]
     specs = [
-        ModelSpec("bert_classifier", PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"])),
-        ModelSpec("bert_ner", PoolingTask.TOKEN_CLASSIFY, str(checkpoints["bert-token-5"])),
-        ModelSpec("qwen2_reward", PoolingTask.SEQ_CLASSIFY, str(checkpoints["qwen2-seq-reward"])),
-        ModelSpec("qwen2_prm", PoolingTask.TOKEN_CLASSIFY, str(prm),
-                  {"pooling_type": "STEP", "step_tag_id": str(step_tag_id(prm))}),
-        ModelSpec("bert_cls_embed", PoolingTask.EMBED, str(checkpoints["bert-embed"]), {"pooling_type": "CLS"}),
+        ModelSpec("bert_classifier", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"]))),
+        ModelSpec("bert_ner", ModelDefinition(PoolingTask.TOKEN_CLASSIFY, str(checkpoints["bert-token-5"]))),
+        ModelSpec("qwen2_reward", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(checkpoints["qwen2-seq-reward"]))),
+        ModelSpec("qwen2_prm", ModelDefinition(PoolingTask.TOKEN_CLASSIFY, str(prm), pooling_type=PoolingType.STEP,
+                                               step_tag_id=step_tag_id(prm))),
+        ModelSpec("bert_cls_embed", ModelDefinition(PoolingTask.EMBED, str(checkpoints["bert-embed"]), pooling_type=PoolingType.CLS)),
     ]
     return {s.name: s for s in specs}
 

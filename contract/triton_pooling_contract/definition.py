@@ -36,25 +36,26 @@ class ModelDefinition:
     task: PoolingTask
     checkpoint: str  # as the config names it: a directory (absolute, or relative to the model folder) or package:<module>
     pooling_type: PoolingType | None = None  # None: from the checkpoint, then the architecture (rules.pooling_for)
-    use_activation: bool | None = None  # embed: L2-normalize; classify: sigmoid/softmax. None: True
+    use_activation: bool = True  # embed: L2-normalize; classify: sigmoid/softmax
     max_tokens: int | None = None  # None: the checkpoint's
-    dtype: DType | None = None  # None: float32
+    dtype: DType = DType.FLOAT32
     runtime: Runtime | None = None  # None: the runtime the built artifact was checked with (serving.json)
-    device: Device | None = None  # None: follow the instance kind
+    device: Device = Device.AUTO
     trust_remote_code: bool = False
     allow_unsafe_weights: bool = False  # pickled .bin weights; safetensors only unless set
     step_tag_id: int | None = None
     returned_token_ids: tuple[int, ...] | None = None
-    max_batch_tokens: int | None = None  # None: DEFAULT_MAX_BATCH_TOKENS
-    intra_op_threads: int | None = None  # None: the CPUs split among the instances (threads)
+    max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS
+    intra_op_threads: int = 0  # 0: the CPUs split among the instances (threads)
     max_text_bytes: int | None = None  # None: the backend's default
     max_texts_per_request: int | None = None  # None: max_batch_size
     chunked_processing: bool = False  # embed only: prompts longer than max_tokens are encoded in chunks
     id2label: tuple[str, ...] = ()  # class names for clients (the gateway); the backend does not need them
     tuning_flags: str = ""  # the tuning flags build was given, kept by a later build into the same repository
-    # Not parameters: the config's own fields, read with the parameters because the stub needs them.
+    # Not parameters: the config's own fields, and where the checkpoint's files are on this host.
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     instance_count: int = 1  # instances (per GPU listed): they share the CPUs
+    checkpoint_path: Path | None = None  # resolved from `checkpoint` (from_model_config), or given by the builder
 
     def __post_init__(self):
         if self.pooling_type is not None and self.pooling_type not in POOLING_TYPES[self.task]:
@@ -68,23 +69,6 @@ class ModelDefinition:
         if not self.checkpoint.strip():
             raise DefinitionError("parameter 'checkpoint' is missing: give a Hugging Face checkpoint directory")
 
-    # -- derived values (the defaults of unset parameters) --
-    @property
-    def activation_on(self) -> bool:
-        return True if self.use_activation is None else self.use_activation
-
-    @property
-    def served_dtype(self) -> DType:
-        return self.dtype or DType.FLOAT32
-
-    @property
-    def served_device(self) -> Device:
-        return self.device or Device.AUTO
-
-    @property
-    def batch_tokens(self) -> int:
-        return self.max_batch_tokens or DEFAULT_MAX_BATCH_TOKENS
-
     @property
     def threads(self) -> int:
         """Intra-op threads per instance: as set, else the CPUs split among the instances (more threads than
@@ -92,19 +76,14 @@ class ModelDefinition:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         return self.intra_op_threads or max(1, cpus // max(1, self.instance_count))
 
-    def checkpoint_dir(self, model_dir: Path) -> Path:
-        """Where the checkpoint's files are on this host (see `checkpoint_dir`)."""
-        return checkpoint_dir(self.checkpoint, model_dir)
-
     # -- the config.pbtxt form --
     def to_parameters(self) -> dict[str, str]:
-        """The `parameters` of config.pbtxt: the task and checkpoint, then every field that is set."""
+        """The `parameters` of config.pbtxt: the task and checkpoint, then every field that is not its default."""
         params = {TASK_PARAMETER: self.task.value, "checkpoint": self.checkpoint}
         for f in _PARAMETER_FIELDS:
             value = getattr(self, f.name)
-            if value is None or value is False or value == () or value == "":
-                continue
-            params[_KEYS[f.name]] = _text(value)
+            if value != f.default:
+                params[_KEYS[f.name]] = _text(value)
         return params
 
     @classmethod
@@ -123,11 +102,17 @@ class ModelDefinition:
         return cls(**values, **config_fields)
 
     @classmethod
-    def from_model_config(cls, config: Mapping[str, Any]) -> "ModelDefinition":
-        """From Triton's model config in the JSON form the Python backend receives."""
+    def from_model_config(cls, config: Mapping[str, Any], model_dir: Path | None = None) -> "ModelDefinition":
+        """From Triton's model config in the JSON form the Python backend receives; with `model_dir` (the model's
+        folder) the checkpoint is found on this host too."""
         raw = {k: (v or {}).get("string_value", "") for k, v in (config.get("parameters") or {}).items()}
-        return cls.from_parameters(raw, max_batch_size=int(config.get("max_batch_size", 0)),
-                                   instance_count=instance_count(config))
+        definition = cls.from_parameters(raw, max_batch_size=int(config.get("max_batch_size", 0)),
+                                         instance_count=instance_count(config))
+        return definition if model_dir is None else definition.located(model_dir)
+
+    def located(self, model_dir: Path | None = None) -> "ModelDefinition":
+        """This definition with `checkpoint_path` found on this host (a relative checkpoint needs the model's folder)."""
+        return dataclasses.replace(self, checkpoint_path=checkpoint_dir(self.checkpoint, Path(model_dir or ".")))
 
 
 def checkpoint_dir(value: str, model_dir: Path) -> Path:

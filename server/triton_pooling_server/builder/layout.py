@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from .model_config import render_config, render_model_py
+from triton_pooling_contract.parameters import Runtime
+
+from .config_text import render_config, render_model_py
 from .resolution import ResolvedModel
 
 
 def model_files(model: ResolvedModel) -> dict[str, str]:
     """Repository-relative path → text. torch / onnx: one Python-backend model folder.
     tensorrt: an ensemble of tokenizer, TensorRT encoder and pooling head (see tensorrt.layout)."""
-    if model.runtime == "tensorrt":
+    if model.runtime is Runtime.TENSORRT:
         from .tensorrt.layout import tensorrt_files
 
         return tensorrt_files(model)

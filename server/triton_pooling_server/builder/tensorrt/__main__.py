@@ -48,8 +48,8 @@ def main(argv=None) -> int:
     try:
         info = inspect_checkpoint(args.model_dir)
         model = resolve(request, info)  # the tensorrt runtime pins max_tokens in the configs
-        max_tokens = int(model.spec.parameters["max_tokens"])
-        profile = optimization_profile(model.spec.max_batch_size, max_tokens, args.opt_batch, args.opt_tokens)
+        max_tokens = model.definition.max_tokens
+        profile = optimization_profile(model.definition.max_batch_size, max_tokens, args.opt_batch, args.opt_tokens)
         copy = (info.path, f"{model.spec.name}/{CHECKPOINT_FOLDER}") if args.copy_checkpoint else None
         result = write_model_folder(args.repository, tensorrt_files(model, args.encoder_platform),
                                     checkpoint_copy=copy, force=args.force)
