@@ -13,7 +13,7 @@ $(STAMP): contract/pyproject.toml client/pyproject.toml server/pyproject.toml py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ./contract -e ./client -e './server[triton]' -e './python_backend[default-models]' \
+	$(PIP) install -q -e ./contract -e ./client -e './server[triton,default-models]' -e ./python_backend \
 		-r requirements-test.txt -r requirements-bench.txt
 	touch $@
 
@@ -26,7 +26,7 @@ install: $(STAMP)
 # The default four models, made by `triton-pooling build` (seeded checkpoints for the two classifiers, the
 # exported graphs, tuning for this host; cached, so a second run takes seconds).
 models: $(STAMP)
-	$(PY) -m triton_pooling_server.build.defaults model_repository
+	$(PY) -m triton_pooling_server.builder.defaults model_repository
 
 # Serve the four default task models on a real tritonserver (HTTP 8000, gRPC 8001, metrics 8002).
 serve: models

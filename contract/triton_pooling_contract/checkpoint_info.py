@@ -48,6 +48,8 @@ class CheckpointInfo:
     # Segment ids matter only with 2+ segment types (BERT pairs); RoBERTa (1) and decoders (none) ignore them.
     uses_token_types: bool = False
     id2label: tuple[str, ...] = ()  # class names by index, from config.json's id2label; () when it has none
+    problem_type: str | None = None  # transformers' problem_type (regression, single/multi-label classification)
+    auto_map: tuple[str, ...] = ()  # config.json auto_map keys: the checkpoint brings its own code
 
 
 class CheckpointError(ValueError):
@@ -72,6 +74,8 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
         hidden_size=next((int(config[k]) for k in _HIDDEN_SIZE_KEYS if config.get(k)), None),
         uses_token_types=int(config.get("type_vocab_size") or 0) >= 2,
         token_limit=_token_limit(path, config),
+        problem_type=config.get("problem_type") or None,
+        auto_map=tuple(sorted(config.get("auto_map") or ())),
     )
 
 

@@ -1,4 +1,4 @@
-"""Names inside the TensorRT ensemble layout (see triton_pooling_server.build.tensorrt_layout),
+"""Names inside the TensorRT ensemble layout (see triton_pooling_server.builder.tensorrt.layout),
 shared by the builder that writes the ensemble and the backend steps that run in it."""
 
 # Tensor names between the ensemble's steps (the ONNX graph's input and output names too).

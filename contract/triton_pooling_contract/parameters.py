@@ -28,14 +28,31 @@ class Runtime(str, enum.Enum):
     # opt-in: OpenVINO computing in bf16 on CPUs with bf16 instructions (AMX / AVX512_BF16); faster, with a
     # small measured error (docs/performance.md)
     OPENVINO_BF16 = "openvino_bf16"
+    # Not a Python-backend runtime: an ensemble of Python steps around a TensorRT engine (builder.tensorrt).
+    TENSORRT = "tensorrt"
 
 
+# Runtimes the Python backend itself computes the encoder with.
+BACKEND_RUNTIMES = tuple(r for r in Runtime if r is not Runtime.TENSORRT)
 # Runtimes that serve a built graph without torch in the stub.
 LEAN_RUNTIMES = (Runtime.ONNX, Runtime.OPENVINO, Runtime.ONNX_INT8, Runtime.OPENVINO_BF16)
 # Runtimes that trade exactness for speed: never a default; their measured error is logged at build.
 LOSSY_RUNTIMES = (Runtime.ONNX_INT8, Runtime.OPENVINO_BF16)
 # What `triton-pooling build` picks for CPU serving when no --runtime is given (measured: docs/performance.md).
 DEFAULT_CPU_RUNTIME = Runtime.ONNX
+
+
+class InstanceKind(str, enum.Enum):
+    """Where Triton runs a model's instances, spelled as config.pbtxt spells it."""
+
+    CPU = "KIND_CPU"
+    GPU = "KIND_GPU"
+
+    @classmethod
+    def parse(cls, value: str) -> "InstanceKind":
+        """config.pbtxt's KIND_GPU, or the Python backend's model_instance_kind (GPU)."""
+        text = str(value or "CPU").upper()
+        return cls(text if text.startswith("KIND_") else f"KIND_{text}")
 
 
 class Device(str, enum.Enum):
@@ -57,6 +74,15 @@ CHUNKED_PROCESSING_PARAMETER = "enable_chunked_processing"
 # A classifier's class names (the checkpoint's id2label as JSON), written by `build` for clients such as the
 # HTTP gateway, which cannot read the checkpoint; the backend itself does not need them.
 ID2LABEL_PARAMETER = "id2label"
+
+class DefinitionError(ValueError):
+    """A model definition that cannot be: the message names the parameter, the value and what is allowed. The
+    builder and the backend each wrap it in their own error type."""
+
+
+def allowed(values) -> str:
+    return ", ".join(str(getattr(v, "value", v)) for v in values)
+
 
 KNOWN_PARAMETERS = (
     TASK_PARAMETER, "checkpoint", "pooling_type", "use_activation", "max_tokens", "dtype", "device",

@@ -12,7 +12,7 @@ from .heads import apply_head
 from .model_facts import ModelFacts
 from .pooling import pool_sequences, pool_tokens
 from .request_parsing import TextInput
-from .settings import ModelSettings
+from triton_pooling_contract.definition import ModelDefinition
 from .tokenization import EncodedText
 
 # Rows per forward pass, whatever the token budget allows (bounds activation memory of tiny texts).
@@ -26,11 +26,11 @@ CPU_PAD_SLACK_FRACTION = 0.05
 
 
 class PoolingEngine:
-    def __init__(self, facts: ModelFacts, encoder: Encoder, settings: ModelSettings):
+    def __init__(self, facts: ModelFacts, encoder: Encoder, definition: ModelDefinition):
         self.facts = facts
         self.encoder = encoder
-        self.settings = settings
-        self.task = settings.task
+        self.definition = definition
+        self.task = definition.task
         self.runtime = encoder.runtime
         self.pad_slack = cpu_pad_slack if encoder.on_cpu else None  # GPUs: budget only
 
@@ -43,11 +43,11 @@ class PoolingEngine:
         return results  # type: ignore[return-value]
 
     def micro_batches(self, lengths: list[int]) -> list[list[int]]:
-        return micro_batches(lengths, self.settings.max_batch_tokens, self.pad_slack)
+        return micro_batches(lengths, self.definition.max_batch_tokens, self.pad_slack)
 
     def finish(self, rows: np.ndarray, item: TextInput) -> np.ndarray:
         """Apply the task head with the text's own options."""
-        use_activation = self.settings.use_activation if item.use_activation is None else item.use_activation
+        use_activation = self.definition.use_activation if item.use_activation is None else item.use_activation
         return apply_head(self.task, rows, item.dimensions, use_activation, self.facts.activation)
 
     def _forward(self, batch: list[EncodedText]) -> list[np.ndarray]:
@@ -69,9 +69,9 @@ class PoolingEngine:
             return pool_tokens(out, mask, ids, pooling, None)
         if self.task is PoolingTask.SEQ_CLASSIFY:
             return list(out) if out.ndim == 2 else list(pool_sequences(out, mask, pooling))
-        rows = pool_tokens(out, mask, ids, pooling, self.settings.step_tag_id)
-        if self.settings.returned_token_ids:
-            rows = [r[:, list(self.settings.returned_token_ids)] for r in rows]
+        rows = pool_tokens(out, mask, ids, pooling, self.definition.step_tag_id)
+        if self.definition.returned_token_ids:
+            rows = [r[:, list(self.definition.returned_token_ids)] for r in rows]
         return rows
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from triton_pooling_contract import rules
 from triton_pooling_contract.checkpoint_info import NO_TOKENIZER_LIMIT, CheckpointInfo
 from triton_pooling_contract.serving import GraphOutput, ServingDescription
 from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
 from .errors import ModelConfigError
 from .heads import Activation, classifier_activation
-from .settings import ModelSettings
+from triton_pooling_contract.definition import ModelDefinition
 
 TOKEN_TYPES = "token_type_ids"
 BASE_INPUTS = ("input_ids", "attention_mask")
@@ -35,9 +36,9 @@ class ModelFacts:
         return TOKEN_TYPES in self.graph_inputs
 
     @classmethod
-    def from_description(cls, d: ServingDescription, settings: ModelSettings) -> "ModelFacts":
+    def from_description(cls, d: ServingDescription, definition: ModelDefinition) -> "ModelFacts":
         return cls(
-            pooling=PoolingType(d.pooling), max_tokens=settings.max_tokens or d.max_tokens, hidden_size=d.hidden_size,
+            pooling=PoolingType(d.pooling), max_tokens=definition.max_tokens or d.max_tokens, hidden_size=d.hidden_size,
             num_labels=d.num_labels, vocab_size=d.vocab_size, pad_token_id=d.pad_token_id,
             activation=Activation(d.activation), graph_inputs=tuple(d.graph_inputs), graph_output=d.graph_output,
         )
@@ -51,32 +52,32 @@ def graph_output_for(task: PoolingTask, pooling: PoolingType) -> GraphOutput:
     return GraphOutput.TOKEN_LOGITS
 
 
-def facts_from_hf(settings: ModelSettings, info: CheckpointInfo, pooling: PoolingType, hf_config, tokenizer,
+def facts_from_hf(definition: ModelDefinition, info: CheckpointInfo, pooling: PoolingType, hf_config, tokenizer,
                   with_token_types: bool) -> ModelFacts:
     """From a transformers config and tokenizer (build time and the torch runtime)."""
     num_labels = int(getattr(hf_config, "num_labels", 0) or 0)
-    if settings.returned_token_ids and max(settings.returned_token_ids) >= num_labels:
-        raise ModelConfigError(
-            f"parameter 'returned_token_ids' is {list(settings.returned_token_ids)}; "
-            f"this checkpoint has labels 0..{num_labels - 1}"
-        )
+    if definition.returned_token_ids:
+        try:
+            rules.check_returned_token_ids(definition.returned_token_ids, num_labels, rules.PARAMETERS)
+        except rules.NotServable as e:
+            raise ModelConfigError(str(e)) from None
     return ModelFacts(
         pooling=pooling,
-        max_tokens=max_tokens_of(settings, info, hf_config, tokenizer),
+        max_tokens=max_tokens_of(definition, info, hf_config, tokenizer),
         hidden_size=int(hf_config.hidden_size),
         num_labels=num_labels,
         vocab_size=int(hf_config.vocab_size),
         pad_token_id=pad_token_id_of(tokenizer, hf_config),
         activation=classifier_activation(getattr(hf_config, "problem_type", None), num_labels),
         graph_inputs=BASE_INPUTS + ((TOKEN_TYPES,) if with_token_types else ()),
-        graph_output=graph_output_for(settings.task, pooling),
+        graph_output=graph_output_for(definition.task, pooling),
     )
 
 
-def max_tokens_of(settings: ModelSettings, info: CheckpointInfo, config, tokenizer) -> int:
+def max_tokens_of(definition: ModelDefinition, info: CheckpointInfo, config, tokenizer) -> int:
     """Explicit max_tokens > sentence-transformers max_seq_length > position embeddings / tokenizer limit."""
-    if settings.max_tokens is not None:
-        return settings.max_tokens
+    if definition.max_tokens is not None:
+        return definition.max_tokens
     if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
         return info.sentence_transformers.max_seq_length
     limits = [getattr(config, "max_position_embeddings", None)]

@@ -6,7 +6,6 @@ Knows nothing of Triton's Python API (see `triton_model`), so tests can drive it
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -20,7 +19,7 @@ from .limits import RequestLimits
 from .loading import Instance, LoadedModel, load_model
 from .outputs import pack_outputs
 from .request_parsing import InputLimits, TextInput, parse_request
-from .settings import ModelSettings
+from triton_pooling_contract.definition import ModelDefinition
 from .tokenization import EncodedText
 
 RequestTensors = Mapping[str, "np.ndarray | None"]
@@ -36,24 +35,22 @@ class _Pending:
 
 
 class PoolingService:
-    def __init__(self, settings: ModelSettings, model: LoadedModel):
-        self.settings = settings
+    def __init__(self, definition: ModelDefinition, model: LoadedModel):
+        self.definition = definition
         self.model = model
         self.facts = model.facts
-        self.engine = PoolingEngine(model.facts, model.encoder, settings)
+        self.engine = PoolingEngine(model.facts, model.encoder, definition)
         self.tokenizer = model.tokenizer
-        request_limits = RequestLimits.resolve(settings.max_text_bytes, settings.max_texts_per_request,
-                                               settings.max_batch_size)
-        self.limits = InputLimits(settings.task, model.facts.max_tokens, model.facts.hidden_size,
+        request_limits = RequestLimits.resolve(definition.max_text_bytes, definition.max_texts_per_request,
+                                               definition.max_batch_size)
+        self.limits = InputLimits(definition.task, model.facts.max_tokens, model.facts.hidden_size,
                                   model.facts.vocab_size, request_limits)
 
     @classmethod
-    def load(cls, settings: ModelSettings, instance: Instance | None = None) -> "PoolingService":
-        """`instance` says where Triton runs it (its version folder holds the built model). Without one (in-process
-        use: tests, benchmarks) the artifact is built into, or taken from, the shared cache."""
-        if instance is None:
-            instance = Instance(_in_process_artifact(settings))
-        return cls(settings, load_model(settings, instance))
+    def load(cls, definition: ModelDefinition, instance: Instance) -> "PoolingService":
+        """`instance` says where Triton runs it (its version folder holds the built model); in-process use (tests,
+        benchmarks) builds one with triton_pooling_server.builder.artifact.load_service."""
+        return cls(definition, load_model(definition, instance))
 
     def handle(self, requests: list[RequestTensors]) -> list[Outputs | PoolingError]:
         """Answer every request: a bad one gets its own error, its batch-mates their results."""
@@ -83,13 +80,13 @@ class PoolingService:
         for r, p in pending.items():
             idx = range(p.first, p.first + len(p.inputs))
             results = [self._finish(flat[i], pieces[i], raw) for i in idx]
-            answers[r] = pack_outputs(self.settings.task, results, [len(encoded[i]) for i in idx])
+            answers[r] = pack_outputs(self.definition.task, results, [len(encoded[i]) for i in idx])
         return answers  # type: ignore[return-value]
 
     def _pieces(self, encoded: EncodedText) -> list[EncodedText]:
         """What the encoder runs for one text: the text, or its chunks (chunked processing)."""
         limit = self.facts.max_tokens
-        if self.settings.chunked_processing and len(encoded) > limit:
+        if self.definition.chunked_processing and len(encoded) > limit:
             return split_chunks(encoded, limit)
         return [encoded]
 
@@ -118,10 +115,10 @@ class PoolingService:
         limit = self.facts.max_tokens
         for row, item in enumerate(p.inputs):
             n = len(encoded[p.first + row])
-            if n > limit and not self.settings.chunked_processing:
+            if n > limit and not self.definition.chunked_processing:
                 name = Tensor.TEXT if item.input_ids is None else Tensor.INPUT_IDS
                 chunking = (" or build it with --enable-chunked-processing (parameter enable_chunked_processing)"
-                            if self.settings.task is PoolingTask.EMBED else "")
+                            if self.definition.task is PoolingTask.EMBED else "")
                 raise InvalidInputError(
                     f"{name}[{row}] has {n} tokens; this model takes at most {limit}: shorten it, send "
                     f"TRUNCATE_PROMPT_TOKENS up to {limit} to keep the last tokens{chunking}"
@@ -129,17 +126,3 @@ class PoolingService:
             if n == 0:
                 raise InvalidInputError(f"{Tensor.TEXT}[{row}] tokenizes to no tokens")
 
-
-def _in_process_artifact(settings: ModelSettings) -> Path:
-    from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, Runtime
-
-    runtime = settings.runtime or DEFAULT_CPU_RUNTIME
-    if runtime is Runtime.TORCH:
-        return Path(settings.checkpoint) / "no-artifact"
-    from .artifact import ArtifactError, ArtifactRequest, cached_artifact
-    from .errors import ModelConfigError
-
-    try:
-        return cached_artifact(ArtifactRequest.from_settings(settings, runtime), log=lambda message: None)[0]
-    except ArtifactError as e:
-        raise ModelConfigError(str(e)) from None

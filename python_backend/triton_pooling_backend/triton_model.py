@@ -9,7 +9,7 @@ from pathlib import Path
 from triton_pooling_contract.tasks import TASK_PARAMETER, Tensor, parse_task
 
 from .errors import ErrorKind, ModelConfigError, PoolingError
-from .settings import ModelSettings, declared_task
+from .definition_reader import read_declared_task, read_definition
 
 _INPUTS = (
     Tensor.TEXT, Tensor.INPUT_IDS, Tensor.TEXT_PAIR, Tensor.TRUNCATE_PROMPT_TOKENS,
@@ -29,15 +29,15 @@ class TritonPoolingModel:
         self._pb = pb_utils
         config = json.loads(args["model_config"])
         # The one-task rule first: a mismatch is the real error even when other settings are off too.
-        served, named = parse_task(self.task), declared_task(config)
+        served, named = parse_task(self.task), read_declared_task(config)
         if named is not served:
             raise ModelConfigError(
                 f"model {args['model_name']!r} serves task {served.value!r} (its model.py), but its config.pbtxt "
                 f"parameter '{TASK_PARAMETER}' names {named.value!r}: one model serves one task; "
                 f"set it to {served.value!r} or use the {named.value} model.py"
             )
-        settings = ModelSettings.from_model_config(config, Path(args["model_repository"]))
-        self.service = PoolingService.load(settings, Instance.from_args(args))
+        definition = read_definition(config, Path(args["model_repository"]))
+        self.service = PoolingService.load(definition, Instance.from_args(args))
 
     def execute(self, requests):
         pb = self._pb

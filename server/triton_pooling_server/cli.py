@@ -9,7 +9,7 @@ import sys
 # Subcommand → module with add_parser(subparsers); imported lazily so `encode` never pays for `build`.
 COMMANDS = {
     "serve": "triton_pooling_server.launch.serve_command",
-    "build": "triton_pooling_server.build.build_command",
+    "build": "triton_pooling_server.builder.build_command",
     "encode": "triton_pooling.encode_command",
     "gateway": "triton_pooling_server.gateway.command",
 }

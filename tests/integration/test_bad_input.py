@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from triton_pooling_contract.tasks import Tensor
+from triton_pooling_contract.tasks import PoolingTask, Tensor
 
 from support.raw import PROTOCOLS, client, make_inputs
 
@@ -84,13 +84,11 @@ def test_bad_requests_never_fail_batch_mates(triton_server, model):
 def test_one_bad_request_in_the_same_execute_call(checkpoints, tmp_path):
     """In-process: one execute() batch holding good and bad requests answers each on its own."""
     from triton_pooling_backend.errors import InvalidInputError
-    from triton_pooling_backend.service import PoolingService
-    from triton_pooling_backend.settings import ModelSettings
+    from triton_pooling_server.builder.artifact import load_service
+    from triton_pooling_contract.definition import ModelDefinition
 
-    config = {"max_batch_size": 8, "parameters": {
-        "pooling_task": {"string_value": "seq_classify"},
-        "checkpoint": {"string_value": str(checkpoints["bert-seq-3"])}}}
-    service = PoolingService.load(ModelSettings.from_model_config(config, tmp_path))
+    service = load_service(ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"]),
+                                           max_batch_size=8).located())
 
     def text(*values):
         return {Tensor.TEXT: np.array([[v] for v in values], dtype=object)}

@@ -4,7 +4,7 @@ by lean stubs (numpy + tokenizers + the inference runtime: no torch mapped) with
 BERT (token_classify by default), RoBERTa (vLLM's `classify` alias), DistilBERT (embed), Qwen2 sequence
 reward (LAST pooling), Qwen2 PRM (STEP pooling, returned_token_ids reordered), and a sentence-transformers folder
 whose Pooling module says CLS and that has no Normalize module (copied into the repository); plus the TensorRT
-layout of a BERT embedder (build_scripts/build_tensorrt.py) with its encoder on the CPU stand-in, which runs the
+layout of a BERT embedder (python -m triton_pooling_server.builder.tensorrt) with its encoder on the CPU stand-in, which runs the
 exported ONNX graph in ONNX Runtime: the ensemble tokenize → encoder → head on the same server.
 """
 
@@ -39,7 +39,7 @@ STEP_TEXTS = ["Step 1: 2 + 2 = 4. <extra_0> Step 2: 4 * 3 = 12. <extra_0>", "The
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, checkpoints, minilm_path):
     """Checkpoint paths by model name, all built with the CLI into one repository and served."""
-    from triton_pooling_backend.seeded import make_checkpoint, step_tag_id
+    from triton_pooling_server.builder.seeded import make_checkpoint, step_tag_id
 
     root = tmp_path_factory.mktemp("build_served")
     roberta = make_checkpoint("roberta-seq-2", root / "roberta", seed=11)
@@ -58,7 +58,7 @@ def built(tmp_path_factory, checkpoints, minilm_path):
     repo = root / "repository"
     for name, args in builds.items():
         assert main(["build", *map(str, args), "--repository", str(repo), "--name", name]) == 0, name
-    subprocess.run([sys.executable, str(ROOT / "build_scripts" / "build_tensorrt.py"), str(checkpoints["bert-embed"]),
+    subprocess.run([sys.executable, "-m", "triton_pooling_server.builder.tensorrt", str(checkpoints["bert-embed"]),
                     "--repository", str(repo), "--name", "bert_ensemble", "--encoder-platform", "python-onnxruntime"],
                    check=True, capture_output=True)
     builds["bert_ensemble"] = [checkpoints["bert-embed"]]
@@ -118,7 +118,7 @@ def test_distilbert_embedder(built, protocol):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_process_reward_model_returns_the_chosen_label_at_steps(built, protocol):
-    from triton_pooling_backend.seeded import step_tag_id
+    from triton_pooling_server.builder.seeded import step_tag_id
 
     server, paths = built
     tag = step_tag_id(paths["qwen2_prm"])
@@ -186,7 +186,7 @@ def test_exported_onnx_matches_transformers_on_a_mixed_length_batch(built):
 def test_served_instances_are_what_the_build_planned_and_stubs_hold_no_torch(built):
     """One core budget for the whole repository: 8 CPU models on this host's cores, one instance each unless
     pinned; every lean stub maps the inference runtime and tokenizers, and no libtorch."""
-    from triton_pooling_server.build.tuning import Host, TuningFlags, plan_repository
+    from triton_pooling_server.builder.tuning import Host, TuningFlags, plan_repository
     from triton_pooling_server.launch.stubs import stubs
 
     server, paths = built

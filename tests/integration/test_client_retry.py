@@ -12,7 +12,8 @@ import pytest
 from triton_pooling.async_client import AsyncPoolingClient
 from triton_pooling.client import PoolingClient
 from triton_pooling.errors import TaskNotServedError
-from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_server.builder.config_text import ModelSpec
 from triton_pooling_server.launch.triton import ServerOptions, TritonProcess, is_ready
 from triton_pooling_contract.tasks import PoolingTask
 
@@ -26,7 +27,7 @@ PATIENT = dict(retries=400, backoff=0.25, max_backoff=1.0)  # ~6 minutes of retr
 
 def test_calls_wait_for_a_server_that_comes_up_late(tmp_path, checkpoints):
     repo = tmp_path / "repository"
-    write_model(repo, ModelSpec("late_embed", PoolingTask.EMBED, str(checkpoints["bert-embed"])))
+    write_model(repo, ModelSpec("late_embed", ModelDefinition(PoolingTask.EMBED, str(checkpoints["bert-embed"]))))
     http, grpc, metrics = free_ports(3)
     options = ServerOptions(repo, http_port=http, grpc_port=grpc, metrics_port=metrics)
     results: dict[str, object] = {}

@@ -12,7 +12,8 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_server.builder.config_text import ModelSpec
 from triton_pooling_contract.tasks import PoolingTask
 
 from support.processes import listening_sockets
@@ -95,7 +96,7 @@ def test_pickled_weights_refuse_to_load_unless_allowed(control_server, checkpoin
     torch.save(safetensors.torch.load_file(weights), pickled / "pytorch_model.bin")  # transformers 5 writes no .bin
     weights.unlink()
     assert (pickled / "pytorch_model.bin").is_file() and not list(pickled.glob("*.safetensors"))
-    message = _load_error(control_server, ModelSpec("pickled", PoolingTask.SEQ_CLASSIFY, str(pickled)))
+    message = _load_error(control_server, ModelSpec("pickled", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(pickled))))
     assert "has no *.safetensors weights" in message and "allow_unsafe_weights" in message, message
 
 
@@ -111,6 +112,6 @@ def test_remote_code_is_not_run_unless_trusted(control_server, checkpoints, tmp_
     payload = f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
     (remote / "configuration_evil.py").write_text(payload)
     (remote / "modeling_evil.py").write_text(payload)
-    message = _load_error(control_server, ModelSpec("remote_code", PoolingTask.SEQ_CLASSIFY, str(remote)))
+    message = _load_error(control_server, ModelSpec("remote_code", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(remote))))
     assert "trust_remote_code" in message, message
     assert not marker.exists(), "the checkpoint's own code ran without trust_remote_code"

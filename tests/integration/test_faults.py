@@ -18,7 +18,8 @@ import pytest
 import tritonclient.http as httpclient
 
 from triton_pooling import PoolingClient
-from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_server.builder.config_text import ModelSpec
 from triton_pooling_server.launch.stubs import command_line, stub_pids, stubs
 from triton_pooling_contract.tasks import PoolingTask
 
@@ -38,7 +39,7 @@ RETRY = dict(retries=60, backoff=0.5, max_backoff=2.0, timeout=60.0)
 def serve(checkpoints, tmp_path_factory):
     """`triton-pooling serve --model-control` on a repository with one tiny model."""
     repo = tmp_path_factory.mktemp("faults_repository")
-    write_model(repo, ModelSpec("victim", PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"])))
+    write_model(repo, ModelSpec("victim", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"]))))
     command = ServeCommand(repo, repo / "tritonserver.log", "--model-control").start()
     try:
         command.wait_ready()
@@ -51,7 +52,7 @@ def serve(checkpoints, tmp_path_factory):
 def default_serve(checkpoints, tmp_path_factory):
     """`triton-pooling serve` as users run it (no flags, no --log-file) on a three-instance model."""
     repo = tmp_path_factory.mktemp("instances_repository")
-    write_model(repo, ModelSpec("victim", PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"]),
+    write_model(repo, ModelSpec("victim", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"])),
                                 instance_count=3, queue_delay_us=0))
     command = ServeCommand(repo, repo / "unused.log", log_file=False).start()
     try:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from triton_pooling_server.build.model_config import DEFAULT_MAX_QUEUE_SIZE, DEFAULT_QUEUE_TIMEOUT_US, ModelSpec
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_server.builder.config_text import DEFAULT_MAX_QUEUE_SIZE, DEFAULT_QUEUE_TIMEOUT_US, ModelSpec
 from triton_pooling_contract.tasks import PoolingTask, Tensor
 from triton_pooling_backend.limits import DEFAULT_MAX_TEXT_BYTES
 
@@ -19,7 +20,7 @@ from support.triton import running_triton, write_model
 
 pytestmark = pytest.mark.integration
 
-TIGHT = {"max_text_bytes": "64", "max_texts_per_request": "4", "max_tokens": "16"}
+TIGHT = {"max_text_bytes": 64, "max_texts_per_request": 4, "max_tokens": 16}
 QUEUE_FULL = "Exceeds maximum queue size"
 
 
@@ -28,9 +29,9 @@ def limits_server(checkpoints, tmp_path_factory):
     """Tiny models with tight limits, and one whose batcher holds requests long enough to fill its queue."""
     repo = tmp_path_factory.mktemp("limits_repository")
     classifier = str(checkpoints["bert-seq-3"])
-    write_model(repo, ModelSpec("tight", PoolingTask.SEQ_CLASSIFY, classifier, TIGHT, max_batch_size=8))
+    write_model(repo, ModelSpec("tight", ModelDefinition(PoolingTask.SEQ_CLASSIFY, classifier, **TIGHT, max_batch_size=8)))
     # A 1 s batching window keeps requests queued, so 2 slots fill with a handful of concurrent requests.
-    write_model(repo, ModelSpec("small_queue", PoolingTask.SEQ_CLASSIFY, classifier, max_queue_size=2,
+    write_model(repo, ModelSpec("small_queue", ModelDefinition(PoolingTask.SEQ_CLASSIFY, classifier), max_queue_size=2,
                                 queue_delay_us=1_000_000))
     with running_triton(repo, repo / "tritonserver.log") as server:
         yield server

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from triton_pooling_server.build.model_config import ModelSpec
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_server.builder.config_text import ModelSpec
 from triton_pooling_server.launch.stubs import descendants, stubs
 from triton_pooling_contract.tasks import PoolingTask
 
@@ -49,15 +50,15 @@ def _assert_nothing_left(pids: list[int], regions: list[str]) -> None:
 @pytest.fixture(scope="module")
 def tiny_repository(checkpoints, tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("serve_repository")
-    write_model(repo, ModelSpec("tiny", PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"]), instance_count=2))
+    write_model(repo, ModelSpec("tiny", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(checkpoints["bert-seq-3"])), instance_count=2))
     return repo
 
 
 def test_a_model_that_fails_to_load_is_named_with_its_reason(checkpoints, tmp_path):
-    write_model(tmp_path, ModelSpec("mismatched", PoolingTask.EMBED, str(checkpoints["bert-embed"]),
-                                    {"pooling_type": "NOT_A_POOLING"}))
-    config = tmp_path / "mismatched" / "config.pbtxt"
-    config.write_text(config.read_text().replace('string_value: "embed"', 'string_value: "token_embed"'))
+    write_model(tmp_path, ModelSpec("mismatched", ModelDefinition(PoolingTask.EMBED, str(checkpoints["bert-embed"]))))
+    config = tmp_path / "mismatched" / "config.pbtxt"  # edited by hand: a pooling no task has, the task changed
+    config.write_text(config.read_text().replace('string_value: "embed"', 'string_value: "token_embed"')
+                      + 'parameters { key: "pooling_type" value { string_value: "NOT_A_POOLING" } }\n')
     serve = ServeCommand(tmp_path, tmp_path / "unused.log", log_file=False).start()
     code = serve.wait_exit(300)
     output = serve.output()

@@ -6,7 +6,7 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from triton_pooling_server.build.model_config import write_model_folder as write_model  # noqa: F401  (tests import it from here)
+from support.models import write_model  # noqa: F401  (tests import it from here)
 from triton_pooling_server.launch.ports import free_ports  # noqa: F401  (tests import it from here)
 from triton_pooling_server.launch.triton import ServerOptions, TritonProcess
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triton_pooling_server.build import BuildError, BuildRequest, inspect_checkpoint, resolve
+from triton_pooling_server.builder import BuildError, BuildRequest, inspect_checkpoint, resolve
 from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
 from unit.build_helpers import fake_checkpoint
@@ -27,7 +27,7 @@ def build(tmp_path, archs=("BertModel",), ckpt_kw=None, **request):
 def test_default_task_and_pooling_follow_the_architecture(tmp_path, archs, task, pooling):
     model = build(tmp_path, archs)
     assert (model.spec.task, model.pooling, model.spec.name) == (task, pooling, task.value)
-    assert model.spec.parameters["pooling_type"] == pooling.value
+    assert model.definition.to_parameters()["pooling_type"] == pooling.value
 
 
 def test_task_the_checkpoint_cannot_serve_is_refused_with_the_tasks_it_can(tmp_path):
@@ -51,20 +51,20 @@ def test_unknown_task_lists_valid_names(tmp_path):
 def test_sentence_transformers_pooling_and_normalize_beat_the_architecture_default(tmp_path):
     model = build(tmp_path, ckpt_kw=dict(st_pooling={"pooling_mode_cls_token": True}, max_seq_length=77))
     assert model.pooling is PoolingType.CLS
-    assert model.spec.parameters["use_activation"] == "false"  # no Normalize module: vLLM leaves it raw
-    assert model.spec.parameters["max_tokens"] == "77"
+    assert model.definition.to_parameters()["use_activation"] == "false"  # no Normalize module: vLLM leaves it raw
+    assert model.definition.to_parameters()["max_tokens"] == "77"
 
 
 def test_new_style_pooling_mode_and_normalize_module(tmp_path):
     model = build(tmp_path, ckpt_kw=dict(st_pooling={"pooling_mode": "lasttoken"}, normalize=True))
-    assert (model.pooling, model.spec.parameters["use_activation"]) == (PoolingType.LAST, "true")
+    assert (model.pooling, model.definition.use_activation) == (PoolingType.LAST, True)
 
 
 def test_explicit_flags_beat_sentence_transformers(tmp_path):
     model = build(tmp_path, ckpt_kw=dict(st_pooling={"pooling_mode_cls_token": True}, max_seq_length=77),
                   pooling_type="mean", use_activation=True, max_tokens=12)
-    params = model.spec.parameters
-    assert (model.pooling, params["use_activation"], params["max_tokens"]) == (PoolingType.MEAN, "true", "12")
+    d = model.definition
+    assert (model.pooling, d.pooling_type, d.use_activation, d.max_tokens) == (PoolingType.MEAN, PoolingType.MEAN, True, 12)
 
 
 def test_unserved_sentence_transformers_pooling_asks_for_a_flag(tmp_path):
@@ -80,7 +80,7 @@ def test_pooling_not_valid_for_task_is_refused(tmp_path):
 def test_step_options_make_a_prm(tmp_path):
     model = build(tmp_path, ("Qwen2ForTokenClassification",), ckpt_kw=dict(num_labels=2),
                   step_tag_id=151651, returned_token_ids=(1,))
-    params = model.spec.parameters
+    params = model.definition.to_parameters()
     assert (model.pooling, params["step_tag_id"], params["returned_token_ids"]) == (PoolingType.STEP, "151651", "1")
 
 
@@ -96,15 +96,15 @@ def test_step_option_errors_name_the_flag(tmp_path):
 
 def test_runtime_is_decided_with_the_serving_plan(tmp_path):
     from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME
-    from triton_pooling_server.build.resolution import apply_plan
-    from triton_pooling_server.build.tuning import Host, Profile, TuningFlags, plan_model
+    from triton_pooling_server.builder.resolution import apply_plan
+    from triton_pooling_server.builder.tuning import Host, Profile, TuningFlags, plan_model
 
     cpu, gpu = plan_model(Host(2)), plan_model(Host(8, (0,)))
     classifier = build(tmp_path, ("BertForSequenceClassification",))
-    assert apply_plan(classifier, cpu).spec.parameters["runtime"] == DEFAULT_CPU_RUNTIME.value  # every task is lean
-    assert apply_plan(build(tmp_path, runtime="openvino"), cpu).spec.parameters["runtime"] == "openvino"
-    assert apply_plan(build(tmp_path), gpu).spec.parameters["runtime"] == "torch"
-    assert apply_plan(build(tmp_path, dtype="bfloat16"), cpu).spec.parameters["runtime"] == "torch"
+    assert apply_plan(classifier, cpu).definition.to_parameters()["runtime"] == DEFAULT_CPU_RUNTIME.value  # every task is lean
+    assert apply_plan(build(tmp_path, runtime="openvino"), cpu).definition.to_parameters()["runtime"] == "openvino"
+    assert apply_plan(build(tmp_path), gpu).definition.to_parameters()["runtime"] == "torch"
+    assert apply_plan(build(tmp_path, dtype="bfloat16"), cpu).definition.to_parameters()["runtime"] == "torch"
     with pytest.raises(BuildError, match=r"--runtime onnx runs on the CPU, but this build is for GPUs \[0\]"):
         apply_plan(build(tmp_path, runtime="onnx"), gpu)
     with pytest.raises(BuildError, match=r"--runtime openvino serves float32 only; --dtype float16 runs with --runtime torch"):

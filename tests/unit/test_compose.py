@@ -110,7 +110,7 @@ def test_builder_plan_from_environment(tmp_path):
                            "token_classify", "--name", "token_classify", "--copy-checkpoint", "--step-tag-id",
                            "151651", "--returned-token-ids", "1,0", "--runtime", "torch"]
     tensorrt = builder_module().plan({"MODEL_EMBED": "x", "RUNTIME": "tensorrt"}, Path("/m"), Path("/c"))
-    assert tensorrt[0][2][:2] == [sys.executable, str(ROOT / "build_scripts" / "build_tensorrt.py")]
+    assert tensorrt[0][2][:3] == [sys.executable, "-m", "triton_pooling_server.builder.tensorrt"]
 
 
 def test_builder_refuses_an_empty_environment():

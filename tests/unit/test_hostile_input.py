@@ -163,15 +163,11 @@ def test_byte_and_count_limits_refuse_with_the_limit_named(text, count):
 @pytest.fixture(scope="module")
 def token_service(checkpoints):
     """A token_classify service: its padded [B, T, L] outputs are where a neighbour could leak in."""
-    from triton_pooling_backend.service import PoolingService
-    from triton_pooling_backend.settings import ModelSettings
+    from triton_pooling_server.builder.artifact import load_service
+    from triton_pooling_contract.definition import ModelDefinition
 
-    config = {"max_batch_size": 8, "parameters": {
-        "pooling_task": {"string_value": "token_classify"},
-        "checkpoint": {"string_value": str(checkpoints["bert-token-5"])},
-        "max_text_bytes": {"string_value": "200"},
-    }}
-    return PoolingService.load(ModelSettings.from_model_config(config, checkpoints["bert-token-5"]))
+    return load_service(ModelDefinition(PoolingTask.TOKEN_CLASSIFY, str(checkpoints["bert-token-5"]), max_text_bytes=200,
+                                        max_batch_size=8).located())
 
 
 @st.composite

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 
-from triton_pooling_backend.settings import ModelSettings
-from triton_pooling_server.build import BuildRequest, inspect_checkpoint, resolve
+from support.models import json_model_config
+from triton_pooling_backend.definition_reader import read_definition
+from triton_pooling_server.builder.config_text import render_config
+from triton_pooling_server.builder import BuildRequest, inspect_checkpoint, resolve
 from triton_pooling_server.gateway.triton.labels import labels_of
 
 
@@ -16,13 +18,13 @@ def test_build_writes_id2label_and_the_gateway_and_backend_read_it(checkpoints, 
     config["id2label"] = {"0": "negative", "1": "neutral", "2": "positive"}
     (checkpoint / "config.json").write_text(json.dumps(config))
     model = resolve(BuildRequest(checkpoint), inspect_checkpoint(checkpoint))
-    params = {k: {"string_value": v} for k, v in {**model.spec.parameters, "pooling_task": "seq_classify",
-                                                    "checkpoint": str(checkpoint)}.items()}
-    assert labels_of({"name": "sentiment", "parameters": params}) == ("negative", "neutral", "positive")
-    settings = ModelSettings.from_model_config({"max_batch_size": 8, "parameters": params}, tmp_path)
-    assert settings.task.value == "seq_classify"  # the backend accepts the parameter
+    # the gateway and the backend read the config Triton serves: the JSON form of what build renders
+    config = json_model_config(render_config(model.spec))
+    assert labels_of({"name": "sentiment", **config}) == ("negative", "neutral", "positive")
+    definition = read_definition(config, tmp_path)
+    assert (definition.task.value, definition.id2label) == ("seq_classify", ("negative", "neutral", "positive"))
 
 
 def test_embedders_get_no_labels(checkpoints):
     model = resolve(BuildRequest(checkpoints["bert-embed"]), inspect_checkpoint(checkpoints["bert-embed"]))
-    assert "id2label" not in model.spec.parameters
+    assert "id2label" not in model.definition.to_parameters()

@@ -395,7 +395,7 @@ def test_gpu_overlay_requests_one_gpu_like_the_compose_gpu_variant():
 
 @pytest.mark.parametrize("target", ["cpu", "cpu-queue-time"])
 def test_cpu_overlays_ask_for_no_gpu_and_build_single_threaded_instances(target):
-    from triton_pooling_server.build.tuning import Host, TuningFlags, plan_repository
+    from triton_pooling_server.builder.tuning import Host, TuningFlags, plan_repository
 
     docs = render(target)
     assert "nvidia.com" not in json.dumps(docs)

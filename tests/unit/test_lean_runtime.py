@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from triton_pooling_backend.errors import ModelConfigError
-from triton_pooling_backend.settings import ModelSettings, Runtime
+from triton_pooling_backend.definition_reader import read_definition
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_contract.parameters import DefinitionError, Runtime
 
 # Mixed lengths on purpose: the exported graph must not bake in one padding.
 TEXTS = ["hi", "a considerably longer text with many more words than the others have", "mid length one", "x " * 60]
@@ -32,16 +34,15 @@ CASES = [
 ]
 
 
-def _settings(checkpoint: Path, task: str = "embed", **params: str) -> ModelSettings:
-    raw = {"pooling_task": task, "checkpoint": str(checkpoint), **params}
-    return ModelSettings.from_model_config({"parameters": {k: {"string_value": v} for k, v in raw.items()},
-                                            "max_batch_size": 8}, checkpoint)
+def _settings(checkpoint: Path, task: str = "embed", **params: str) -> ModelDefinition:
+    raw = {"pooling_task": task, "checkpoint": str(checkpoint), **params}  # as config.pbtxt spells them
+    return ModelDefinition.from_parameters(raw, max_batch_size=8).located()
 
 
-def _service(settings: ModelSettings):
-    from triton_pooling_backend.service import PoolingService
+def _service(definition: ModelDefinition):
+    from triton_pooling_server.builder.artifact import load_service
 
-    return PoolingService.load(settings)
+    return load_service(definition)
 
 
 def _rows(service, texts: list[str], name: str) -> list[np.ndarray]:
@@ -53,7 +54,7 @@ def _rows(service, texts: list[str], name: str) -> list[np.ndarray]:
 def test_runtime_parameter_parses_and_names_allowed_values(checkpoints):
     assert _settings(checkpoints["bert-embed"], runtime="OpenVINO").runtime is Runtime.OPENVINO
     assert _settings(checkpoints["bert-embed"]).runtime is None
-    with pytest.raises(ModelConfigError, match=r"parameter 'runtime' is 'fast'; allowed: torch, onnx, openvino, onnx_int8"):
+    with pytest.raises(DefinitionError, match=r"parameter 'runtime' is 'fast'; allowed: torch, onnx, openvino, onnx_int8"):
         _settings(checkpoints["bert-embed"], runtime="fast")
 
 
@@ -77,19 +78,18 @@ def test_lean_runtimes_match_torch_on_mixed_lengths(checkpoints, runtime, case):
 
 def test_a_lean_stub_imports_no_torch(checkpoints, tmp_path):
     """What a stub process holds: load a built model and answer, then list the heavy modules it imported."""
-    from triton_pooling_backend.artifact import ArtifactRequest, cached_artifact
+    from triton_pooling_server.builder.artifact import ArtifactRequest, cached_artifact
 
-    settings = _settings(checkpoints["qwen2-prm"], "token_classify", runtime="onnx")
-    entry, _ = cached_artifact(ArtifactRequest.from_settings(settings, Runtime.ONNX))
+    definition = _settings(checkpoints["qwen2-prm"], "token_classify", runtime="onnx")
+    entry, _ = cached_artifact(ArtifactRequest.from_definition(definition, Runtime.ONNX))
     script = (
         "import sys, numpy as np\n"
         "from pathlib import Path\n"
         "from triton_pooling_backend.loading import Instance\n"
         "from triton_pooling_backend.service import PoolingService\n"
-        "from triton_pooling_backend.settings import ModelSettings\n"
+        "from triton_pooling_contract.definition import ModelDefinition\n"
         f"raw = {{'pooling_task': 'token_classify', 'checkpoint': {str(checkpoints['qwen2-prm'])!r}, 'runtime': 'onnx'}}\n"
-        "config = {'parameters': {k: {'string_value': v} for k, v in raw.items()}, 'max_batch_size': 8}\n"
-        f"service = PoolingService.load(ModelSettings.from_model_config(config, Path('.')), Instance(Path({str(entry)!r})))\n"
+        f"service = PoolingService.load(ModelDefinition.from_parameters(raw, max_batch_size=8).located(), Instance(Path({str(entry)!r})))\n"
         "service.handle([{'TEXT': np.array([[b'hello world']], dtype=object)}])\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'onnxscript', 'onnx', 'safetensors'}))\n"
     )
@@ -99,10 +99,10 @@ def test_a_lean_stub_imports_no_torch(checkpoints, tmp_path):
 
 
 def test_artifact_is_cached_by_content(checkpoints, tmp_path):
-    from triton_pooling_backend.artifact import ArtifactRequest, ensure_artifact
+    from triton_pooling_server.builder.artifact import ArtifactRequest, ensure_artifact
 
-    settings = _settings(checkpoints["bert-embed"], runtime="onnx")
-    request = ArtifactRequest.from_settings(settings, Runtime.ONNX)
+    definition = _settings(checkpoints["bert-embed"], runtime="onnx")
+    request = ArtifactRequest.from_definition(definition, Runtime.ONNX)
     version = tmp_path / "model" / "1"
     description, status = ensure_artifact(version, request, log=lambda m: None)
     assert status in ("built", "from cache") and (version / "encoder.onnx").is_file()
@@ -112,27 +112,27 @@ def test_artifact_is_cached_by_content(checkpoints, tmp_path):
     assert ensure_artifact(version, request, log=lambda m: None)[1] == "unchanged"
     assert (version / "encoder.onnx").stat().st_mtime_ns == stamp
     # The same checkpoint as token_embed shares the graph; another task or pooling is another model key.
-    token = ArtifactRequest.from_settings(_settings(checkpoints["bert-embed"], "token_embed"), Runtime.ONNX)
-    assert token.graph_key() == request.graph_key() and token.key() != request.key()
+    token = ArtifactRequest.from_definition(_settings(checkpoints["bert-embed"], "token_embed"), Runtime.ONNX)
+    assert token.graph_key == request.graph_key and token.key != request.key
 
 
 def test_library_versions_and_weights_are_in_the_key(checkpoints, tmp_path, monkeypatch):
     import shutil
 
-    from triton_pooling_backend.artifact import ArtifactRequest, request as request_module
+    from triton_pooling_server.builder.artifact import ArtifactRequest, request as request_module
 
-    base = ArtifactRequest.from_settings(_settings(checkpoints["bert-embed"]), Runtime.ONNX).graph_key()
+    base = ArtifactRequest.from_definition(_settings(checkpoints["bert-embed"]), Runtime.ONNX).graph_key
     real = request_module._version
     monkeypatch.setattr(request_module, "_version", lambda name: "9.9" if name == "torch" else real(name))
-    assert ArtifactRequest.from_settings(_settings(checkpoints["bert-embed"]), Runtime.ONNX).graph_key() != base
+    assert ArtifactRequest.from_definition(_settings(checkpoints["bert-embed"]), Runtime.ONNX).graph_key != base
     monkeypatch.undo()
     copy = shutil.copytree(checkpoints["bert-embed"], tmp_path / "copy")
-    assert ArtifactRequest.from_settings(_settings(copy), Runtime.ONNX).graph_key() == base  # content, not path
+    assert ArtifactRequest.from_definition(_settings(copy), Runtime.ONNX).graph_key == base  # content, not path
     weights = copy / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
-    assert ArtifactRequest.from_settings(_settings(copy), Runtime.ONNX).graph_key() != base
+    assert ArtifactRequest.from_definition(_settings(copy), Runtime.ONNX).graph_key != base
 
 
 def test_a_failed_export_is_a_build_error_naming_its_cause(checkpoints, tmp_path, monkeypatch, capsys):
@@ -154,10 +154,10 @@ def test_a_failed_export_is_a_build_error_naming_its_cause(checkpoints, tmp_path
 
 
 def test_a_graph_that_differs_from_transformers_is_refused(checkpoints, tmp_path, monkeypatch):
-    from triton_pooling_backend.artifact import ArtifactError, ArtifactRequest, build, cached_artifact
+    from triton_pooling_server.builder.artifact import ArtifactError, ArtifactRequest, build, cached_artifact
 
     monkeypatch.setattr(build, "parity_error", lambda *a: 3.5e-3)
-    request = ArtifactRequest.from_settings(_settings(checkpoints["bert-token-5"], "token_classify"), Runtime.ONNX)
+    request = ArtifactRequest.from_definition(_settings(checkpoints["bert-token-5"], "token_classify"), Runtime.ONNX)
     with pytest.raises(ArtifactError, match=r"differs from transformers by 3.50e-03 \(relative max-abs > 1e-05\) on "
                                             r"mixed-length batches; serve it with --runtime torch"):
         cached_artifact(request, tmp_path / "cache", log=lambda m: None)
@@ -166,20 +166,20 @@ def test_a_graph_that_differs_from_transformers_is_refused(checkpoints, tmp_path
 def test_a_lean_model_without_its_artifact_says_how_to_build_it(checkpoints, tmp_path):
     from triton_pooling_backend.loading import Instance, load_model
 
-    settings = _settings(checkpoints["bert-embed"])
+    definition = _settings(checkpoints["bert-embed"])
     with pytest.raises(ModelConfigError, match=r"holds no built model \(serving.json\).*triton-pooling build"):
-        load_model(settings, Instance(tmp_path / "1"))
+        load_model(definition, Instance(tmp_path / "1"))
 
 
 def test_a_built_model_refuses_a_config_that_now_names_another_checkpoint(checkpoints, tmp_path):
     """Editing `checkpoint` in config.pbtxt by hand must not serve the old graph silently."""
-    from triton_pooling_backend.artifact import ArtifactRequest, ensure_artifact
+    from triton_pooling_server.builder.artifact import ArtifactRequest, ensure_artifact
     from triton_pooling_backend.loading import Instance, load_model
 
-    settings = _settings(checkpoints["bert-token-5"], "token_classify", runtime="onnx")
+    definition = _settings(checkpoints["bert-token-5"], "token_classify", runtime="onnx")
     version = tmp_path / "model" / "1"
-    ensure_artifact(version, ArtifactRequest.from_settings(settings, Runtime.ONNX), log=lambda m: None)
-    assert load_model(settings, Instance(version)).encoder.runtime is Runtime.ONNX
+    ensure_artifact(version, ArtifactRequest.from_definition(definition, Runtime.ONNX), log=lambda m: None)
+    assert load_model(definition, Instance(version)).encoder.runtime is Runtime.ONNX
     other = _settings(checkpoints["qwen2-prm"], "token_classify", runtime="onnx")
     with pytest.raises(ModelConfigError, match=r"was made for checkpoint .*bert-token-5.*\(config says .*qwen2-prm.*rebuild"):
         load_model(other, Instance(version))
@@ -187,16 +187,17 @@ def test_a_built_model_refuses_a_config_that_now_names_another_checkpoint(checkp
 
 def test_threads_split_the_cpus_among_instances(checkpoints, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    # the model config in the JSON form Triton hands a stub: instance_group is Triton's, not a parameter
     raw = {"pooling_task": {"string_value": "embed"}, "checkpoint": {"string_value": str(checkpoints["bert-embed"])}}
-    two = ModelSettings.from_model_config({"parameters": raw, "instance_group": [{"count": 2, "kind": "KIND_CPU"}]},
-                                          checkpoints["bert-embed"])
+    two = read_definition({"parameters": raw, "instance_group": [{"count": 2, "kind": "KIND_CPU"}]},
+                          checkpoints["bert-embed"])
     assert (two.instance_count, two.threads) == (2, 2)
-    assert ModelSettings.from_model_config({"parameters": raw}, checkpoints["bert-embed"]).threads == 4
+    assert read_definition({"parameters": raw}, checkpoints["bert-embed"]).threads == 4
     pinned = {**raw, "intra_op_threads": {"string_value": "3"}}
-    assert ModelSettings.from_model_config({"parameters": pinned, "instance_group": [{"count": 2}]},
-                                           checkpoints["bert-embed"]).threads == 3
-    gpus = ModelSettings.from_model_config({"parameters": raw, "instance_group": [{"count": 2, "gpus": [0, 1]}]},
-                                           checkpoints["bert-embed"])
+    assert read_definition({"parameters": pinned, "instance_group": [{"count": 2}]},
+                           checkpoints["bert-embed"]).threads == 3
+    gpus = read_definition({"parameters": raw, "instance_group": [{"count": 2, "gpus": [0, 1]}]},
+                           checkpoints["bert-embed"])
     assert gpus.instance_count == 4  # count is per listed GPU
 
 

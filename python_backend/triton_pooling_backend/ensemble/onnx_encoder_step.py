@@ -17,7 +17,7 @@ class OnnxEncoderStep(StepModel):
 
         path = self.version_dir / ENCODER_FILES["python-onnxruntime"]
         if not path.is_file():
-            raise ModelConfigError(f"encoder graph {path} is missing: run build_scripts/export_onnx.py for this model")
+            raise ModelConfigError(f"encoder graph {path} is missing: run python -m triton_pooling_server.builder.tensorrt.export_onnx for this model")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # one instance per core is the CPU scaling knob, as in the torch path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

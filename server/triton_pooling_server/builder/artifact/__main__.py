@@ -1,7 +1,7 @@
 """Build the artifacts of model folders from their config.pbtxt (for folders written by hand or by tests;
 `triton-pooling build` does this itself):
 
-    python -m triton_pooling_backend.artifact MODEL_FOLDER [MODEL_FOLDER ...]
+    python -m triton_pooling_server.builder.artifact MODEL_FOLDER [MODEL_FOLDER ...]
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ModelConfigError
+from triton_pooling_backend.errors import ModelConfigError
 from .folder import ensure_folder
 from .request import ArtifactError
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m triton_pooling_backend.artifact", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m triton_pooling_server.builder.artifact", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", type=Path, nargs="+", metavar="MODEL_FOLDER")
     parser.add_argument("--cache-dir", type=Path, help="artifact cache (default: $TRITON_POOLING_CACHE or "

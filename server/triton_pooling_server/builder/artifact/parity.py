@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..encoders import Encoder, EncoderBatch
+from triton_pooling_backend.encoders import Encoder, EncoderBatch
 
 # Rows of each parity batch: mixed on purpose, so padding differs per row and between batches.
 PARITY_LENGTHS = ((3, 17, 41), (29, 2, 11, 30))

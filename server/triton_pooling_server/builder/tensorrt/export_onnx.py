@@ -1,6 +1,6 @@
 """Export a checkpoint's encoder for one pooling task to ONNX and check it against torch with ONNX Runtime.
 
-    python build_scripts/export_onnx.py CHECKPOINT --task embed --output model.onnx [--tolerance 1e-4]
+    python -m triton_pooling_server.builder.tensorrt.export_onnx CHECKPOINT --task embed --output model.onnx [--tolerance 1e-4]
 
 The graph takes input_ids, attention_mask (and token_type_ids for BERT-style segment ids) with dynamic batch
 and sequence axes, and returns last_hidden_state (embed, token_embed) or the checkpoint's own logits
@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from triton_pooling_server.build import inspect_checkpoint
-from triton_pooling_server.build.tensorrt_layout import encoder_inputs, encoder_output
+from triton_pooling_server.builder import inspect_checkpoint
+from triton_pooling_server.builder.tensorrt.layout import encoder_inputs, encoder_output
 from triton_pooling_contract.serving import GraphOutput
 from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES, PoolingTask, parse_task
 
@@ -58,7 +58,7 @@ def _wrapper(model, task: PoolingTask):
 def _example(model, names: tuple[str, ...]) -> dict:
     import torch
 
-    from triton_pooling_backend.artifact.parity import parity_batches
+    from triton_pooling_server.builder.artifact.parity import parity_batches
 
     max_tokens = int(getattr(model.config, "max_position_embeddings", 0) or 512)
     batch = parity_batches(int(model.config.vocab_size), _pad_id(model), max_tokens, TOKEN_TYPES in names)[0]

@@ -14,11 +14,11 @@ from triton_pooling_contract.parameters import Runtime
 from triton_pooling_contract.serving import GRAPH_FILE, TOKENIZER_FILE, GraphOutput
 from triton_pooling_contract.tasks import PoolingTask
 
-from ..encoders.torch_encoder import accepts_token_type_ids, forward, load_hf_model
-from ..errors import ModelConfigError
-from ..model_facts import ModelFacts, facts_from_hf
-from ..tokenization import EncodedText, TextTokenizer
-from ..request_parsing import TextInput
+from triton_pooling_backend.encoders.torch_encoder import accepts_token_type_ids, forward, load_hf_model
+from triton_pooling_backend.errors import ModelConfigError
+from triton_pooling_backend.model_facts import ModelFacts, facts_from_hf
+from triton_pooling_backend.tokenization import EncodedText, TextTokenizer
+from triton_pooling_backend.request_parsing import TextInput
 from .parity import parity_batches
 from .request import ArtifactError, ArtifactRequest
 
@@ -35,23 +35,23 @@ class Loaded:
 
         transformers.utils.logging.disable_progress_bar()
 
-        s = request.settings
+        s = request.definition
         self.request = request
         try:
-            self.model = load_hf_model(s.checkpoint, s.task, request.graph_output, s.dtype, s.trust_remote_code,
+            self.model = load_hf_model(s.checkpoint_path, s.task, request.graph_output, s.dtype, s.trust_remote_code,
                                        s.allow_unsafe_weights)
             self.hf_tokenizer = transformers.AutoTokenizer.from_pretrained(
-                str(s.checkpoint), trust_remote_code=s.trust_remote_code)
+                str(s.checkpoint_path), trust_remote_code=s.trust_remote_code)
         except ModelConfigError as e:
-            raise ArtifactError(f"checkpoint {s.checkpoint}: {e}") from None
+            raise ArtifactError(f"checkpoint {s.checkpoint_path}: {e}") from None
         except Exception as e:
-            raise ArtifactError(f"transformers cannot load {s.checkpoint} for {s.task.value}: "
+            raise ArtifactError(f"transformers cannot load {s.checkpoint_path} for {s.task.value}: "
                                 f"{type(e).__name__}: {_short(e)}") from e
         self.hf_tokenizer.truncation_side = "left"
         self.with_token_types = accepts_token_type_ids(self.model)
-        from ..checkpoint import read_checkpoint_info
+        from triton_pooling_backend.checkpoint import read_checkpoint_info
 
-        self.facts: ModelFacts = facts_from_hf(s, read_checkpoint_info(s.checkpoint), request.pooling,
+        self.facts: ModelFacts = facts_from_hf(s, read_checkpoint_info(s.checkpoint_path), request.pooling,
                                                self.model.config, self.hf_tokenizer, self.with_token_types)
 
     def reference(self, feed: dict):
@@ -60,7 +60,7 @@ class Loaded:
 
         tensors = {k: torch.from_numpy(v) for k, v in feed.items()}
         with torch.inference_mode():
-            out = forward(self.model, self.request.settings.task, self.request.graph_output, tensors["input_ids"],
+            out = forward(self.model, self.request.definition.task, self.request.graph_output, tensors["input_ids"],
                           tensors["attention_mask"], tensors.get("token_type_ids"))
         return out.float().numpy()
 
@@ -92,7 +92,7 @@ def export_graph(loaded: Loaded, folder: Path) -> None:
     names = facts.graph_inputs
     example = parity_batches(facts.vocab_size, facts.pad_token_id, facts.max_tokens, facts.with_token_types)[0]
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    module = _Graph.module(loaded.model, request.settings.task, request.graph_output, facts.with_token_types)
+    module = _Graph.module(loaded.model, request.definition.task, request.graph_output, facts.with_token_types)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on axis names and pytree specs
@@ -103,8 +103,8 @@ def export_graph(loaded: Loaded, folder: Path) -> None:
             )
         program.save(str(folder / GRAPH_FILE))
     except Exception as e:
-        raise ArtifactError(f"ONNX export (torch dynamo exporter) of {request.settings.checkpoint} for "
-                            f"{request.settings.task.value} ({request.graph_output.value}) failed: "
+        raise ArtifactError(f"ONNX export (torch dynamo exporter) of {request.definition.checkpoint_path} for "
+                            f"{request.definition.task.value} ({request.graph_output.value}) failed: "
                             f"{type(e).__name__}: {_short(e)}; serve it with --runtime torch") from e
     if request.runtime is Runtime.ONNX_INT8:
         quantize_int8(folder / GRAPH_FILE)
@@ -131,7 +131,7 @@ def save_tokenizer(loaded: Loaded, folder: Path) -> None:
 
     backend = getattr(loaded.hf_tokenizer, "backend_tokenizer", None)
     if backend is None:
-        raise ArtifactError(f"the tokenizer of {loaded.request.settings.checkpoint} ({type(loaded.hf_tokenizer).__name__}) "
+        raise ArtifactError(f"the tokenizer of {loaded.request.definition.checkpoint_path} ({type(loaded.hf_tokenizer).__name__}) "
                             "has no fast (Rust) version to serve without transformers; serve it with --runtime torch")
     rust = Tokenizer.from_str(backend.to_str())
     rust.no_padding()
@@ -149,7 +149,7 @@ def _check_tokenizer(loaded: Loaded, ours: TextTokenizer) -> None:
     for item, expected in cases:
         got: EncodedText = ours.encode([item])[0]
         if got.input_ids != list(expected["input_ids"]):
-            raise ArtifactError(f"the fast tokenizer of {loaded.request.settings.checkpoint} splits {item.text!r} into "
+            raise ArtifactError(f"the fast tokenizer of {loaded.request.definition.checkpoint_path} splits {item.text!r} into "
                                 f"{got.input_ids}, transformers into {list(expected['input_ids'])}; serve it with "
                                 "--runtime torch")
 

@@ -1,9 +1,9 @@
 """One command for the TensorRT path: ensemble layout → ONNX export (parity-checked) → TensorRT engine.
 
-    python build_scripts/build_tensorrt.py MODEL_DIR --repository DIR [triton-pooling build options]
+    python -m triton_pooling_server.builder.tensorrt MODEL_DIR --repository DIR [triton-pooling build options]
         [--encoder-platform tensorrt_plan|onnxruntime_onnx|python-onnxruntime] [--opt-batch N] [--opt-tokens N] [--fp16]
 
-Writes <name> (ensemble), <name>_tokenize, <name>_encoder, <name>_head (see triton_pooling_server.build.tensorrt_layout),
+Writes <name> (ensemble), <name>_tokenize, <name>_encoder, <name>_head (see triton_pooling_server.builder.tensorrt.layout),
 exports <name>_encoder/1/model.onnx and, for tensorrt_plan, builds <name>_encoder/1/model.plan with the profile
 min 1x1 / opt / max = (max batch size, max tokens). Without a GPU the engine step refuses (exit status 3) and
 leaves the layout and the ONNX graph in place. `python-onnxruntime` runs the same graph on CPU in a Python model.
@@ -15,13 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import build_engine
-import export_onnx
+from . import build_engine, export_onnx
 
-from triton_pooling_server.build import build_command
-from triton_pooling_server.build import BuildError, inspect_checkpoint, resolve, write_model_folder
-from triton_pooling_server.build.resolution import CHECKPOINT_FOLDER
-from triton_pooling_server.build.tensorrt_layout import (
+from triton_pooling_server.builder import build_command
+from triton_pooling_server.builder import BuildError, inspect_checkpoint, resolve, write_model_folder
+from triton_pooling_server.builder.resolution import CHECKPOINT_FOLDER
+from triton_pooling_server.builder.tensorrt.layout import (
     ENCODER_FILES,
     ENCODER_PLATFORMS,
     optimization_profile,
@@ -49,8 +48,8 @@ def main(argv=None) -> int:
     try:
         info = inspect_checkpoint(args.model_dir)
         model = resolve(request, info)  # the tensorrt runtime pins max_tokens in the configs
-        max_tokens = int(model.spec.parameters["max_tokens"])
-        profile = optimization_profile(model.spec.max_batch_size, max_tokens, args.opt_batch, args.opt_tokens)
+        max_tokens = model.definition.max_tokens
+        profile = optimization_profile(model.definition.max_batch_size, max_tokens, args.opt_batch, args.opt_tokens)
         copy = (info.path, f"{model.spec.name}/{CHECKPOINT_FOLDER}") if args.copy_checkpoint else None
         result = write_model_folder(args.repository, tensorrt_files(model, args.encoder_platform),
                                     checkpoint_copy=copy, force=args.force)

@@ -5,7 +5,7 @@
   `<name>_encoder` (`tensorrt_plan`): ids + mask → hidden states (embed, token_embed) or the checkpoint's own
       logits (seq_classify, token_classify);
   `<name>_head` (Python backend): the task's pooling and head (normalization, Matryoshka, activation, STEP).
-The encoder's graph comes from build_scripts/export_onnx.py, its engine from build_scripts/build_engine.py with
+The encoder's graph comes from tensorrt/export_onnx.py, its engine from tensorrt/build_engine.py with
 the optimization profile below. `python-onnxruntime` is a CPU stand-in for the encoder step (the same
 ONNX graph in a Python model) that lets the rest of the ensemble run where there is no GPU.
 """
@@ -17,11 +17,12 @@ import dataclasses
 from triton_pooling_contract.ensemble import (
     ATTENTION_MASK, ENCODER_FILES, ENCODER_PLATFORMS, HIDDEN_STATES, INPUT_IDS, LOGITS, STEP_TASK_PARAMETER, TOKEN_TYPE_IDS,
 )
+from triton_pooling_contract.parameters import InstanceKind
 from triton_pooling_contract.tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor, default_pooling
 
-from .model_config import INPUTS, render_config
-from .errors import BuildError, listing
-from .resolution import CHECKPOINT_FOLDER, ResolvedModel
+from ..config_text import INPUTS, render_config
+from ..errors import BuildError, listing
+from ..resolution import CHECKPOINT_FOLDER, ResolvedModel
 
 STEP_CLASSES = {"tokenize": "TokenizeStep", "head": "HeadStep", "encoder": "OnnxEncoderStep"}
 
@@ -70,8 +71,9 @@ def tensorrt_files(model: ResolvedModel, encoder_platform: str = "tensorrt_plan"
     width = _encoded_width(model)
     names = step_names(spec.name)
     # Steps live in sibling folders: a copied checkpoint (relative path) is reached through the ensemble's folder.
-    checkpoint = f"../{spec.name}/{CHECKPOINT_FOLDER}" if spec.checkpoint == CHECKPOINT_FOLDER else spec.checkpoint
-    step_spec = dataclasses.replace(spec, checkpoint=checkpoint)
+    ref = spec.definition.checkpoint
+    checkpoint = f"../{spec.name}/{CHECKPOINT_FOLDER}" if ref == CHECKPOINT_FOLDER else ref
+    step_spec = dataclasses.replace(spec, definition=dataclasses.replace(spec.definition, checkpoint=checkpoint))
     ids_in = encoder_inputs(info.uses_token_types)
     int_tensors = [(n, "TYPE_INT64", "-1") for n in ids_in]
     encoded = (encoder_output(task), "TYPE_FP32", width)
@@ -127,11 +129,11 @@ def _python_step(spec, name: str, inputs, outputs) -> str:
 
 
 def _encoder_config(spec, name: str, inputs, encoded, platform: str) -> str:
-    kind = "KIND_GPU" if platform == "tensorrt_plan" else "KIND_CPU"
+    kind = (InstanceKind.GPU if platform == "tensorrt_plan" else InstanceKind.CPU).value
     python = platform == "python-onnxruntime"  # its model file is model.py; the graph sits beside it
     engine = 'backend: "python"' if python else f'platform: "{platform}"\ndefault_model_filename: "{ENCODER_FILES[platform]}"'
     return "\n".join([
-        f'name: "{name}"', engine, f"max_batch_size: {spec.max_batch_size}",
+        f'name: "{name}"', engine, f"max_batch_size: {spec.definition.max_batch_size}",
         f"dynamic_batching {{ max_queue_delay_microseconds: {spec.queue_delay_us} }}",
         f"instance_group [ {{ count: {spec.instance_count} kind: {kind} }} ]",
         f"input [\n{_tensor_lines(inputs)}\n]", f"output [\n{_tensor_lines([encoded])}\n]", "",

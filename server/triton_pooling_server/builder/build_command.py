@@ -13,13 +13,13 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from triton_pooling_contract.parameters import LEAN_RUNTIMES, PACKAGE_PREFIX
+from triton_pooling_contract.definition import DEFAULT_MAX_BATCH_SIZE
+from triton_pooling_contract.parameters import LEAN_RUNTIMES, PACKAGE_PREFIX, Runtime
 from triton_pooling_contract.serving import PackageCheckpointError, package_checkpoint
 from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES, PoolingType
 
 from . import BuildError, BuildRequest, inspect_checkpoint, resolve, write_model_folder
 from .layout import model_files, stale_folders
-from .model_config import DEFAULT_MAX_BATCH_SIZE
 from .resolution import CHECKPOINT_FOLDER, DTYPES, RUNTIMES, ResolvedModel, apply_plan
 from .retune import retune_others, sharing_models
 from .tuning import Host, Profile, TuningFlags, plan_repository
@@ -46,12 +46,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="onnx / openvino: the exported fp32 graph in a lean stub (CPU; default: the measured CPU "
                         "default); onnx_int8 / openvino_bf16: opt-in fast paths with a measured error (bf16 needs a CPU "
                         "with bf16 instructions; docs/performance.md); torch: the checkpoint itself (GPU profiles, other dtypes); tensorrt: an ensemble "
-                        "around a TensorRT engine (then run build_scripts/build_tensorrt.py)")
+                        "around a TensorRT engine (then run python -m triton_pooling_server.builder.tensorrt)")
     p.add_argument("--step-tag-id", type=int, help="PRM step token id (token_classify with STEP pooling)")
     p.add_argument("--returned-token-ids", type=_int_list, help="STEP pooling: label columns to return, e.g. 1 or 0,1")
     p.add_argument("--copy-checkpoint", action="store_true",
                    help=f"copy the checkpoint into <name>/{CHECKPOINT_FOLDER} (a self-contained repository)")
     p.add_argument("--allow-unsafe-weights", action="store_true", help="serve pickled .bin weights")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="serve a checkpoint that brings its own code (config.json auto_map): it runs at build and load")
     p.add_argument("--enable-chunked-processing", action="store_true",
                    help="embed: encode prompts longer than max_tokens in chunks and average them (vLLM's rule)")
     p.add_argument("--force", action="store_true", help="replace a different model of the same name")
@@ -78,6 +80,7 @@ def request_from_args(args: argparse.Namespace) -> BuildRequest:
         use_activation=None if args.use_activation is None else args.use_activation == "true",
         step_tag_id=args.step_tag_id, returned_token_ids=args.returned_token_ids,
         copy_checkpoint=args.copy_checkpoint, allow_unsafe_weights=args.allow_unsafe_weights,
+        trust_remote_code=getattr(args, "trust_remote_code", False),
         chunked_processing=getattr(args, "enable_chunked_processing", False), tuning=tuning_from_args(args),
     )
 
@@ -131,7 +134,7 @@ def plan(args: argparse.Namespace, host: Host | None = None,
 def build(args: argparse.Namespace, log=print, host: Host | None = None) -> int:
     model, plans, info = plan(args, host)
     name = model.spec.name
-    artifact = _artifact_request(model, info) if model.runtime in {r.value for r in LEAN_RUNTIMES} else None
+    artifact = _artifact_request(model) if model.runtime in LEAN_RUNTIMES else None
     if artifact is not None:  # built (or found) before anything is written: a failed export leaves no folder
         _cached_artifact(artifact, args.cache_dir, log)
     copy = (info.path, f"{name}/{CHECKPOINT_FOLDER}") if args.copy_checkpoint else None
@@ -141,17 +144,17 @@ def build(args: argparse.Namespace, log=print, host: Host | None = None) -> int:
     for line in model.decisions:
         log(f"  {line}")
     if artifact is not None:
-        from triton_pooling_backend.artifact import ensure_artifact
+        from .artifact import ensure_artifact
 
         description, status = ensure_artifact(Path(args.repository) / name / VERSION, artifact, args.cache_dir, log)
         log(f"  artifact {status}: {description.graph_output.value} graph for {description.runtime}, within "
             f"{description.parity_max_abs:.1e} of transformers")
     for line in retune_others(args.repository, plans, exclude=name):
         log(f"  {line}")
-    log(f"{result.status}: model {name!r} ({model.spec.task.value}, runtime {model.runtime}) in "
+    log(f"{result.status}: model {name!r} ({model.spec.task.value}, runtime {model.runtime.value}) in "
         f"{', '.join(str(f) for f in result.folders)}")
-    if model.runtime == "tensorrt":
-        log(f"next, on the GPU host: python build_scripts/build_tensorrt.py {info.path} --repository "
+    if model.runtime is Runtime.TENSORRT:
+        log(f"next, on the GPU host: python -m triton_pooling_server.builder.tensorrt {info.path} --repository "
             f"{args.repository} with the same options (exports the ONNX graph, builds the engine)")
     return 0
 
@@ -159,38 +162,32 @@ def build(args: argparse.Namespace, log=print, host: Host | None = None) -> int:
 def _with_checkpoint_ref(model: ResolvedModel, given: str, repository: Path) -> ResolvedModel:
     """The checkpoint as the config should name it: a package stays a package, a checkpoint inside the model's own
     folder is named relative to it (the repository can move), anything else by its absolute path."""
-    spec = model.spec
-    if spec.checkpoint == CHECKPOINT_FOLDER:
+    definition = model.definition
+    if definition.checkpoint == CHECKPOINT_FOLDER:
         return model
     if given.startswith(PACKAGE_PREFIX):
         ref = given
     else:
         try:
-            ref = str(model.info.path.relative_to((Path(repository) / spec.name).resolve()))
+            ref = str(model.info.path.relative_to((Path(repository) / model.spec.name).resolve()))
         except ValueError:
             return model
-    return dataclasses.replace(model, spec=dataclasses.replace(spec, checkpoint=ref))
+    spec = dataclasses.replace(model.spec, definition=dataclasses.replace(definition, checkpoint=ref))
+    return dataclasses.replace(model, spec=spec)
 
 
-def _artifact_request(model: ResolvedModel, info):
-    """What the artifact is built from: the config's parameters, with the checkpoint as found on this host."""
-    from triton_pooling_backend.artifact import ArtifactError, ArtifactRequest
-    from triton_pooling_backend.errors import ModelConfigError
-    from triton_pooling_backend.settings import ModelSettings
-    from triton_pooling_contract.parameters import Runtime
+def _artifact_request(model: ResolvedModel):
+    """What the artifact is built from: the model's definition, with the checkpoint as found on this host."""
+    from .artifact import ArtifactError, ArtifactRequest
 
-    spec = model.spec
-    params = {**spec.parameters, "pooling_task": spec.task.value, "checkpoint": str(info.path)}
-    config = {"parameters": {k: {"string_value": v} for k, v in params.items()}, "max_batch_size": spec.max_batch_size}
     try:
-        settings = ModelSettings.from_model_config(config, info.path)
-        return ArtifactRequest.from_settings(settings, Runtime(model.runtime), spec.checkpoint)
-    except (ModelConfigError, ArtifactError) as e:
+        return ArtifactRequest.from_definition(model.definition, model.runtime)
+    except ArtifactError as e:
         raise BuildError(str(e)) from None
 
 
 def _cached_artifact(request, cache_dir, log) -> None:
-    from triton_pooling_backend.artifact import ArtifactError, cached_artifact
+    from .artifact import ArtifactError, cached_artifact
 
     try:
         cached_artifact(request, cache_dir, log=log)

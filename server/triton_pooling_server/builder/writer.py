@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import BuildError
-from .retune import strip_tuning
+from .config_text import strip_tuning
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Build a TensorRT engine (model.plan) from an exported encoder graph, with one optimization profile.
 
-    python build_scripts/build_engine.py model.onnx --plan model.plan --max-batch-size 64 --max-tokens 512 \\
+    python -m triton_pooling_server.builder.tensorrt.build_engine model.onnx --plan model.plan --max-batch-size 64 --max-tokens 512 \\
         [--opt-batch 16] [--opt-tokens 128] [--fp16] [--workspace-mib 4096]
 
 Every input (input_ids, attention_mask[, token_type_ids]) gets the same [batch, tokens] profile:
@@ -16,8 +16,8 @@ import ctypes
 import sys
 from pathlib import Path
 
-from triton_pooling_server.build import BuildError
-from triton_pooling_server.build.tensorrt_layout import Profile, optimization_profile
+from triton_pooling_server.builder import BuildError
+from triton_pooling_server.builder.tensorrt.layout import Profile, optimization_profile
 
 NO_GPU_EXIT = 3
 

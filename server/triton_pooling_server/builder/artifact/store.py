@@ -30,12 +30,11 @@ def ensure_artifact(version_dir: Path, request: ArtifactRequest, cache_dir: Path
     """Make `version_dir` hold the artifact of `request`; returns its description and what was done:
     'unchanged' (already there), 'from cache' (copied) or 'built' (exported and checked now)."""
     version_dir = Path(version_dir)
-    graph_key = request.graph_key()
-    key = request.key(graph_key)
+    key = request.key
     current = _read(version_dir)
     if current is not None and current.key == key and _complete(version_dir, current):
         return current, "unchanged"
-    entry, status = cached_artifact(request, cache_dir, log, graph_key)
+    entry, status = cached_artifact(request, cache_dir, log)
     version_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         (version_dir / DESCRIPTION_FILE).unlink()  # written last: a half-copied folder never looks built
@@ -44,20 +43,18 @@ def ensure_artifact(version_dir: Path, request: ArtifactRequest, cache_dir: Path
     return ServingDescription.read(version_dir), status
 
 
-def cached_artifact(request: ArtifactRequest, cache_dir: Path | None = None, log=print,
-                    graph_key: str | None = None) -> tuple[Path, str]:
+def cached_artifact(request: ArtifactRequest, cache_dir: Path | None = None, log=print) -> tuple[Path, str]:
     """The cache folder holding this model's artifact (a version folder's contents), built if missing."""
     cache = Path(cache_dir or default_cache_dir())
-    graph_key = graph_key or request.graph_key()
-    key = request.key(graph_key)
+    key = request.key
     entry = cache / "models" / key
     if _read(entry) is not None:
         return entry, "from cache"
-    graph, status = _graph(request, cache, graph_key, log)
+    graph, status = _graph(request, cache, log)
     facts = ServingDescription.read_file(graph / GRAPH_FACTS)
-    s = request.settings
+    s = request.definition
     description = dataclasses.replace(facts, key=key, task=s.task.value, pooling=request.pooling.value,
-                                      max_tokens=s.max_tokens or facts.max_tokens, checkpoint=request.checkpoint_ref)
+                                      max_tokens=s.max_tokens or facts.max_tokens, checkpoint=request.definition.checkpoint)
     entry.parent.mkdir(parents=True, exist_ok=True)
     with _locked(entry.with_name(f"{key}.lock")):  # processes sharing the cache make an entry once
         if _read(entry) is not None:
@@ -75,8 +72,9 @@ def cached_artifact(request: ArtifactRequest, cache_dir: Path | None = None, log
     return entry, status
 
 
-def _graph(request: ArtifactRequest, cache: Path, graph_key: str, log) -> tuple[Path, str]:
+def _graph(request: ArtifactRequest, cache: Path, log) -> tuple[Path, str]:
     """The graph folder, exported (under a lock: once across processes) if missing."""
+    graph_key = request.graph_key
     folder = cache / "graphs" / graph_key
     folder.parent.mkdir(parents=True, exist_ok=True)
     with _locked(folder.parent / f"{graph_key}.lock"):

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from importlib import metadata
 from pathlib import Path
 
-from triton_pooling_contract.parameters import LEAN_RUNTIMES, DType, Runtime
+from triton_pooling_contract import rules
+from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_contract.parameters import LEAN_RUNTIMES, Runtime
 from triton_pooling_contract.serving import FORMAT_VERSION, GraphOutput
 from triton_pooling_contract.tasks import PoolingType
 
-from ..checkpoint import check_servable
-from ..errors import ModelConfigError
-from ..model_facts import graph_output_for
-from ..settings import ModelSettings
+from triton_pooling_backend.checkpoint import check_servable
+from triton_pooling_backend.errors import ModelConfigError
+from triton_pooling_backend.model_facts import graph_output_for
 
 # Libraries whose versions change the exported graph or what it computes.
 EXPORT_LIBRARIES = ("torch", "transformers", "onnxscript", "onnx", "tokenizers")
@@ -35,60 +37,59 @@ class CheckpointRefused(ArtifactError):
 
 @dataclasses.dataclass(frozen=True)
 class ArtifactRequest:
-    settings: ModelSettings
+    definition: ModelDefinition  # with checkpoint_path: where the files are on this host
     runtime: Runtime
     pooling: PoolingType
-    checkpoint_ref: str  # as written in config.pbtxt (a path or package:<module>)
 
     @classmethod
-    def from_settings(cls, settings: ModelSettings, runtime: Runtime, checkpoint_ref: str | None = None) -> "ArtifactRequest":
+    def from_definition(cls, definition: ModelDefinition, runtime: Runtime) -> "ArtifactRequest":
         if runtime not in LEAN_RUNTIMES:
             raise ArtifactError(f"runtime {runtime.value!r} serves the checkpoint itself; only "
                                 f"{', '.join(r.value for r in LEAN_RUNTIMES)} need a built graph")
-        if settings.dtype is not DType.FLOAT32:
-            raise ArtifactError(f"dtype {settings.dtype.value!r}: runtime {runtime.value!r} serves float32 only; "
-                                "use --runtime torch for other dtypes")
         try:
-            _, pooling = check_servable(settings)
-        except ModelConfigError as e:
+            rules.check_runtime(runtime, definition.dtype, None, rules.FLAGS)
+            _, pooling = check_servable(definition)
+        except (rules.NotServable, ModelConfigError) as e:
             raise CheckpointRefused(str(e)) from None
-        return cls(settings, runtime, pooling, checkpoint_ref or str(settings.checkpoint))
+        return cls(definition, runtime, pooling)
 
     @property
     def graph_output(self) -> GraphOutput:
-        return graph_output_for(self.settings.task, self.pooling)
+        return graph_output_for(self.definition.task, self.pooling)
 
     def versions(self) -> dict[str, str]:
         names = (*EXPORT_LIBRARIES, RUNTIME_LIBRARIES[self.runtime])
         return {name: _version(name) for name in names}
 
+    @functools.cached_property  # hashes every checkpoint file: once per request
     def graph_key(self) -> str:
         """Hash of what changes the graph and the tokenizer: the checkpoint's files, the graph kind, the runtime
         (its parity check; int8 rewrites the graph) and the libraries' versions."""
-        s = self.settings
+        s = self.definition
         digest = hashlib.sha256()
         options = (FORMAT_VERSION, self.graph_output.value, self.auto_class, self.runtime.value, s.trust_remote_code,
                    s.allow_unsafe_weights, sorted(self.versions().items()))
         digest.update(repr(options).encode())
-        for path in checkpoint_files(s.checkpoint):
-            digest.update(str(path.relative_to(s.checkpoint)).encode() + b"\0")
+        for path in checkpoint_files(s.checkpoint_path):
+            digest.update(str(path.relative_to(s.checkpoint_path)).encode() + b"\0")
             with open(path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     digest.update(block)
         return digest.hexdigest()[:32]
 
-    def key(self, graph_key: str | None = None) -> str:
+    @property
+    def key(self) -> str:
         """The model's key: its graph's, and what the description adds (task, pooling, token limit, the checkpoint
         as the config names it: a model serves only the checkpoint its config names)."""
-        s = self.settings
-        model = (graph_key or self.graph_key(), s.task.value, self.pooling.value, s.max_tokens, self.checkpoint_ref)
+        s = self.definition
+        model = (self.graph_key, s.task.value, self.pooling.value, s.max_tokens, s.checkpoint)
         return hashlib.sha256(repr(model).encode()).hexdigest()[:32]
 
     @property
     def auto_class(self) -> str:
-        from ..encoders.torch_encoder import auto_class_name
+        from triton_pooling_backend.encoders.torch_encoder import auto_class_name
 
-        return auto_class_name(self.settings.task, self.graph_output)
+        return auto_class_name(self.definition.task, self.graph_output)
 
 
 def checkpoint_files(checkpoint: Path) -> list[Path]:

@@ -1,0 +1,127 @@
+"""Every "is this servable, and how" decision, stated once. `triton-pooling build` calls these before it writes
+a model, the stub calls them again before it loads one (a config edited by hand gets the same answer), and
+each wraps a refusal (`NotServable`) in its own error type. Messages name an option the way the caller's user
+spells it (`Spelling`: build flags or config parameters). Standard library only: decided from JSON files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from .checkpoint_info import CheckpointInfo
+from .parameters import LEAN_RUNTIMES, DefinitionError, DType, Runtime
+from .tasks import POOLING_TYPES, PoolingTask, PoolingType, default_pooling, supported_tasks
+
+
+class NotServable(DefinitionError):
+    """A checkpoint or option the product does not serve exactly: refused, naming what is served instead."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Spelling:
+    """How a message names each option: as a build flag or as a config.pbtxt parameter."""
+
+    task: str
+    pooling_type: str
+    step_tag_id: str
+    returned_token_ids: str
+    allow_unsafe_weights: str
+    trust_remote_code: str
+    runtime: str
+    dtype: str
+
+
+FLAGS = Spelling("--task", "--pooling-type", "--step-tag-id", "--returned-token-ids", "--allow-unsafe-weights",
+                 "--trust-remote-code", "--runtime", "--dtype")
+PARAMETERS = Spelling(*(f"parameter {name!r}" for name in (
+    "pooling_task", "pooling_type", "step_tag_id", "returned_token_ids", "allow_unsafe_weights", "trust_remote_code",
+    "runtime", "dtype")))
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """A value and where it came from (build prints one line per decision)."""
+
+    value: object
+    reason: str
+
+
+def listing(values) -> str:
+    return ", ".join(repr(str(getattr(v, "value", v))) for v in values)
+
+
+def check_task(task: PoolingTask, info: CheckpointInfo, spell: Spelling) -> None:
+    """A checkpoint serves the tasks its architecture supports (vLLM's rule), nothing else."""
+    can_serve = supported_tasks(info.architectures)
+    if task not in can_serve:
+        archs = list(info.architectures) or "none listed"
+        raise NotServable(f"{spell.task} is {task.value!r}, but checkpoint {info.path} (architectures {archs}) cannot "
+                          f"serve it; supported tasks: {listing(can_serve)}")
+
+
+def pooling_for(task: PoolingTask, explicit: PoolingType | None, info: CheckpointInfo, step_tag_id: int | None,
+                spell: Spelling) -> Decision:
+    """Explicit > STEP when a step tag is given (token_classify) > the sentence-transformers Pooling module
+    (embed) > the architecture's default (as vLLM)."""
+    valid = POOLING_TYPES[task]
+    if explicit is not None:
+        if explicit not in valid:
+            raise NotServable(f"{spell.pooling_type} is {explicit.value!r}; task {task.value!r} allows {listing(valid)}")
+        return Decision(explicit, spell.pooling_type)
+    if task is PoolingTask.TOKEN_CLASSIFY and step_tag_id is not None:
+        return Decision(PoolingType.STEP, f"{spell.step_tag_id} given")
+    st = info.sentence_transformers
+    if task is PoolingTask.EMBED and st is not None and st.pooling_mode != "none":
+        if st.pooling is None:
+            raise NotServable(f"the sentence-transformers Pooling module of {info.path} uses {st.pooling_mode!r}, which "
+                              f"is not served; give {spell.pooling_type} with one of {listing(valid)}")
+        return Decision(st.pooling, f"sentence-transformers Pooling module ({st.pooling_mode})")
+    pooling = default_pooling(task, info.architectures)
+    return Decision(pooling, f"default for {task.value} and architectures {list(info.architectures) or 'none listed'}")
+
+
+def check_step_options(task: PoolingTask, pooling: PoolingType, step_tag_id: int | None,
+                       returned_token_ids: Sequence[int] | None, num_labels: int | None, spell: Spelling) -> None:
+    """STEP pooling needs its tag; the tag and the returned columns mean nothing without STEP."""
+    if pooling is PoolingType.STEP and step_tag_id is None:
+        raise NotServable(f"{spell.pooling_type} STEP needs {spell.step_tag_id} (the token id that ends a step)")
+    if pooling is not PoolingType.STEP and step_tag_id is not None:
+        raise NotServable(f"{spell.step_tag_id} applies to token_classify with STEP pooling; this model is "
+                          f"{task.value} with {pooling.value} pooling")
+    if returned_token_ids is None:
+        return
+    if pooling is not PoolingType.STEP:
+        raise NotServable(f"{spell.returned_token_ids} applies to STEP pooling only (give {spell.step_tag_id})")
+    check_returned_token_ids(returned_token_ids, num_labels, spell)
+
+
+def check_returned_token_ids(returned_token_ids: Sequence[int], num_labels: int | None, spell: Spelling) -> None:
+    bad = [i for i in returned_token_ids if i < 0 or (num_labels is not None and i >= num_labels)]
+    if bad or not returned_token_ids:
+        raise NotServable(f"{spell.returned_token_ids} is {list(returned_token_ids)}; this checkpoint has labels "
+                          f"0..{(num_labels or 1) - 1}")
+
+
+def check_weights_and_code(info: CheckpointInfo, allow_unsafe_weights: bool, trust_remote_code: bool,
+                           spell: Spelling) -> None:
+    """Nothing of the checkpoint's executes unless asked for: pickled weights, remote code."""
+    if not allow_unsafe_weights and not info.has_safetensors:
+        raise NotServable(f"checkpoint {info.path} has no *.safetensors weights; pickled weights are served only with "
+                          f"{spell.allow_unsafe_weights} (allow_unsafe_weights = true)")
+    if info.auto_map and not trust_remote_code:
+        raise NotServable(f"checkpoint {info.path} brings its own code (config.json auto_map {sorted(info.auto_map)}); "
+                          f"it runs only with {spell.trust_remote_code} (trust_remote_code = true)")
+
+
+def check_runtime(runtime: Runtime, dtype: DType, gpu_placement: str | None, spell: Spelling) -> None:
+    """The lean runtimes serve the exported float32 graph, on the CPU. `gpu_placement` says where a model meant for
+    GPUs runs ("this build is for GPUs [0]"); None: the CPU."""
+    if runtime not in LEAN_RUNTIMES:
+        return
+    if gpu_placement is not None:
+        raise NotServable(f"{spell.runtime} {runtime.value} runs on the CPU, but {gpu_placement}: use {spell.runtime} "
+                          "torch (or tensorrt) on GPUs, or KIND_CPU instances (--profile cpu)")
+    if dtype is not DType.FLOAT32:
+        raise NotServable(f"{spell.runtime} {runtime.value} serves float32 only; {spell.dtype} {dtype.value} runs with "
+                          f"{spell.runtime} torch")

@@ -1,0 +1,221 @@
+"""Decide what model a build makes: a ModelDefinition (task, pooling, every config parameter) decided by the
+contract's rules with the precedence explicit flag > sentence-transformers config > architecture default (as
+vLLM), then its serving plan and runtime."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from triton_pooling_contract import rules
+from triton_pooling_contract.checkpoint_info import CheckpointInfo
+from triton_pooling_contract.definition import DEFAULT_MAX_BATCH_SIZE, ModelDefinition
+from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, DefinitionError, DType, Runtime
+from triton_pooling_contract.tasks import PoolingTask, PoolingType, default_task, parse_task
+
+from .config_text import ModelSpec
+from .errors import BuildError, listing
+from .tuning import ServingPlan, TuningFlags
+
+DTYPES = tuple(d.value for d in DType)
+RUNTIMES = tuple(r.value for r in Runtime)
+# Folder name a copied checkpoint gets inside the model folder (config refers to it relatively).
+CHECKPOINT_FOLDER = "checkpoint"
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildRequest:
+    checkpoint: Path
+    task: str | None = None
+    name: str | None = None
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    pooling_type: str | None = None
+    use_activation: bool | None = None
+    max_tokens: int | None = None
+    dtype: str | None = None
+    runtime: str | None = None
+    step_tag_id: int | None = None
+    returned_token_ids: tuple[int, ...] | None = None
+    copy_checkpoint: bool = False
+    allow_unsafe_weights: bool = False
+    trust_remote_code: bool = False
+    chunked_processing: bool = False
+    tuning: TuningFlags = TuningFlags()
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedModel:
+    spec: ModelSpec  # the definition and, once planned, its tuning
+    pooling: PoolingType
+    runtime: Runtime | None  # None: decided with the serving plan (apply_plan)
+    info: CheckpointInfo
+    decisions: tuple[str, ...]  # one line per choice and where it came from, printed by the CLI
+
+    @property
+    def definition(self) -> ModelDefinition:
+        return self.spec.definition
+
+
+def resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
+    """The model a request makes of a checkpoint, every refusal first (the rules the stub applies again)."""
+    try:
+        return _resolve(request, info)
+    except DefinitionError as e:  # rules.NotServable included
+        raise BuildError(str(e)) from None
+
+
+def _resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
+    decisions: list[str] = []
+    spell = rules.FLAGS
+    task = _resolve_task(request, info, decisions)
+    explicit = _parse_pooling(request.pooling_type) if request.pooling_type is not None else None
+    pooling = rules.pooling_for(task, explicit, info, request.step_tag_id, spell)
+    decisions.append(f"pooling {pooling.value.value}: {pooling.reason}")
+    pooling = pooling.value
+    rules.check_step_options(task, pooling, request.step_tag_id, request.returned_token_ids, info.num_labels, spell)
+    rules.check_weights_and_code(info, request.allow_unsafe_weights, request.trust_remote_code, spell)
+    if request.chunked_processing and task is not PoolingTask.EMBED:
+        raise BuildError(f"--enable-chunked-processing applies to task 'embed' only (one vector averaged over a long "
+                         f"prompt's chunks, as vLLM); task {task.value!r} fits long texts with TRUNCATE_PROMPT_TOKENS")
+    if request.chunked_processing:
+        decisions.append("chunked processing: prompts longer than max_tokens are encoded in chunks and averaged")
+    if request.max_batch_size < 1:
+        raise BuildError(f"--max-batch-size is {request.max_batch_size}; expected an integer >= 1")
+    name = request.name or task.value
+    _check_name(name)
+    definition = ModelDefinition(
+        task=task, checkpoint=CHECKPOINT_FOLDER if request.copy_checkpoint else str(info.path),
+        checkpoint_path=info.path,
+        # Always written: the config then says what it serves without re-reading the checkpoint's files.
+        pooling_type=pooling, use_activation=_activation(request, info, task, decisions),
+        max_tokens=_max_tokens(request, info, decisions), dtype=_dtype(request),
+        allow_unsafe_weights=not info.has_safetensors, trust_remote_code=bool(info.auto_map), step_tag_id=request.step_tag_id,
+        returned_token_ids=request.returned_token_ids, chunked_processing=request.chunked_processing,
+        id2label=_class_names(info, task), max_batch_size=request.max_batch_size,
+    )
+    runtime = _parse_runtime(request.runtime)
+    return ResolvedModel(ModelSpec(name, definition), pooling, runtime, info, tuple(decisions))
+
+
+def _class_names(info: CheckpointInfo, task: PoolingTask) -> tuple[str, ...]:
+    """Class names for clients that cannot read the checkpoint (the gateway); Hugging Face's defaults
+    (LABEL_0, LABEL_1, ...) are what they assume anyway."""
+    defaults = tuple(f"LABEL_{i}" for i in range(len(info.id2label)))
+    classifier = task in (PoolingTask.SEQ_CLASSIFY, PoolingTask.TOKEN_CLASSIFY)
+    return info.id2label if classifier and info.id2label != defaults else ()
+
+
+def _resolve_task(request: BuildRequest, info: CheckpointInfo, decisions: list[str]) -> PoolingTask:
+    if request.task is None:
+        task = default_task(info.architectures)
+        decisions.append(f"task {task.value}: default for architectures {list(info.architectures) or 'none listed'}")
+        return task
+    try:
+        task = parse_task(request.task)
+    except ValueError as e:
+        raise BuildError(f"--task: {e}") from e
+    rules.check_task(task, info, rules.FLAGS)
+    decisions.append(f"task {task.value}: --task {request.task}")
+    return task
+
+
+def _parse_pooling(value: str) -> PoolingType:
+    try:
+        return PoolingType(value.strip().upper())
+    except ValueError:
+        raise BuildError(f"--pooling-type is {value!r}; allowed: {listing(p.value for p in PoolingType)}") from None
+
+
+def _activation(request, info, task, decisions) -> bool:
+    if request.use_activation is not None:
+        decisions.append(f"use_activation {str(request.use_activation).lower()}: --use-activation")
+        return request.use_activation
+    if task is PoolingTask.EMBED and info.sentence_transformers is not None:
+        # vLLM normalizes a sentence-transformers embedder only when its folder has a Normalize module.
+        normalize = info.sentence_transformers.normalize
+        decisions.append(f"use_activation {str(normalize).lower()}: sentence-transformers Normalize module "
+                         f"{'present' if normalize else 'absent'}")
+        return normalize
+    return True
+
+
+def _max_tokens(request, info, decisions) -> int | None:
+    if request.max_tokens is not None:
+        if request.max_tokens < 1:
+            raise BuildError(f"--max-tokens is {request.max_tokens}; expected an integer >= 1")
+        return request.max_tokens
+    if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
+        decisions.append(f"max_tokens {info.sentence_transformers.max_seq_length}: sentence_bert_config.json "
+                         "max_seq_length")
+        return info.sentence_transformers.max_seq_length
+    if request.runtime == Runtime.TENSORRT.value:  # pinned: the engine's profile and the tokenize step must agree
+        if info.token_limit is None:
+            raise BuildError(f"cannot tell the token limit of {info.path} (no max_position_embeddings or "
+                             "tokenizer model_max_length): pass --max-tokens")
+        decisions.append(f"max_tokens {info.token_limit}: the checkpoint's position / tokenizer limit")
+        return info.token_limit
+    return None
+
+
+def _dtype(request) -> DType:
+    if request.dtype is None:
+        return DType.FLOAT32
+    if request.dtype not in DTYPES:
+        raise BuildError(f"--dtype is {request.dtype!r}; allowed: {listing(DTYPES)}")
+    return DType(request.dtype)
+
+
+def _parse_runtime(value: str | None) -> Runtime | None:
+    """The asked runtime, or None (decided with the serving plan: `apply_plan`)."""
+    if not value:
+        return None
+    try:
+        return Runtime(value)
+    except ValueError:
+        raise BuildError(f"--runtime is {value!r}; allowed: {listing(RUNTIMES)}") from None
+
+
+def apply_plan(model: ResolvedModel, plan: ServingPlan, flags: TuningFlags | None = None) -> ResolvedModel:
+    """The model with its serving tuning and its runtime: torch on GPUs (the lean runtimes run on the CPU), on
+    CPUs the asked runtime or the measured default (DEFAULT_CPU_RUNTIME) for float32."""
+    decisions = list(model.decisions)
+    runtime = _runtime_for(model, plan, decisions)
+    definition = model.definition
+    if runtime is not Runtime.TENSORRT:
+        definition = dataclasses.replace(definition, runtime=runtime, intra_op_threads=plan.threads,
+                                         max_batch_tokens=plan.max_batch_tokens or definition.max_batch_tokens)
+    definition = dataclasses.replace(definition, tuning_flags=(flags or TuningFlags()).as_flags(),
+                                     instance_count=plan.total_instances)
+    decisions.append(f"serving: {plan.describe()} ({plan.reason})")
+    spec = dataclasses.replace(
+        model.spec, definition=definition, instance_count=plan.instances, instance_kind=plan.kind, gpus=plan.gpus,
+        queue_delay_us=plan.queue_delay_us, preferred_batch_sizes=plan.preferred_batch_sizes, tuning_note=plan.note)
+    return dataclasses.replace(model, spec=spec, runtime=runtime, decisions=tuple(decisions))
+
+
+def _runtime_for(model: ResolvedModel, plan: ServingPlan, decisions: list[str]) -> Runtime:
+    asked, dtype = model.runtime, model.definition.dtype
+    if asked is Runtime.TENSORRT:
+        return asked
+    placement = f"this build is for GPUs {list(plan.gpus)}" if plan.on_gpu else None
+    if asked is not None:
+        try:
+            rules.check_runtime(asked, dtype, placement, rules.FLAGS)
+        except rules.NotServable as e:
+            raise BuildError(str(e)) from None
+    if plan.on_gpu:
+        decisions.append("runtime torch: GPU profile" + (" (--runtime torch)" if asked else ""))
+        return Runtime.TORCH
+    if asked is not None:
+        decisions.append(f"runtime {asked.value}: --runtime")
+        return asked
+    if dtype is not DType.FLOAT32:
+        decisions.append(f"runtime torch: --dtype {dtype.value} (the lean runtimes serve float32)")
+        return Runtime.TORCH
+    decisions.append(f"runtime {DEFAULT_CPU_RUNTIME.value}: the CPU default (docs/performance.md)")
+    return DEFAULT_CPU_RUNTIME
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith(".") or any(c in name for c in '/\\" '):
+        raise BuildError(f"--name is {name!r}; a model name must be non-empty and contain no '/', '\\', '\"' or spaces")
