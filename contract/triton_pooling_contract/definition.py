@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from .parameters import (
     CHUNKED_PROCESSING_PARAMETER, ID2LABEL_PARAMETER, KNOWN_PARAMETERS, PACKAGE_PREFIX, TUNING_FLAGS_PARAMETER,
-    DefinitionError, Device, DType, InstanceKind, Runtime, allowed,
+    Activation, DefinitionError, Device, DType, InstanceKind, Runtime, allowed,
 )
 from .serving import PackageCheckpointError, package_checkpoint
 from .tasks import POOLING_TYPES, TASK_NAMES, TASK_PARAMETER, PoolingTask, PoolingType, parse_task
@@ -51,6 +51,7 @@ class ModelDefinition:
     max_texts_per_request: int | None = None  # None: max_batch_size
     chunked_processing: bool = False  # embed only: prompts longer than max_tokens are encoded in chunks
     id2label: tuple[str, ...] = ()  # class names for clients (the gateway); the backend does not need them
+    activation: Activation | None = None  # classifiers: decided at build (rules.classifier_activation); None: same rule at load
     tuning_flags: str = ""  # the tuning flags build was given, kept by a later build into the same repository
     # Not parameters: the config's own fields, and where the checkpoint's files are on this host.
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
@@ -228,7 +229,7 @@ _PARSERS = {
     "runtime": _enum(Runtime), "device": _enum(Device), "trust_remote_code": _bool, "allow_unsafe_weights": _bool,
     "step_tag_id": _int(0), "returned_token_ids": _int_list, "max_batch_tokens": _int(1),
     "intra_op_threads": _int(0), "max_text_bytes": _int(1), "max_texts_per_request": _int(1),
-    "chunked_processing": _bool, "id2label": _labels, "tuning_flags": lambda key, text: text,
+    "chunked_processing": _bool, "id2label": _labels, "activation": _enum(Activation), "tuning_flags": lambda key, text: text,
 }
 # Field name -> config key, where they differ.
 _KEYS = {name: name for name in _PARSERS} | {

@@ -42,6 +42,14 @@ LOSSY_RUNTIMES = (Runtime.ONNX_INT8, Runtime.OPENVINO_BF16)
 DEFAULT_CPU_RUNTIME = Runtime.ONNX
 
 
+class Activation(str, enum.Enum):
+    """A classifier's activation (vLLM's rule from num_labels + problem_type: rules.classifier_activation)."""
+
+    NONE = "none"
+    SIGMOID = "sigmoid"
+    SOFTMAX = "softmax"
+
+
 class InstanceKind(str, enum.Enum):
     """Where Triton runs a model's instances, spelled as config.pbtxt spells it."""
 
@@ -88,5 +96,5 @@ KNOWN_PARAMETERS = (
     TASK_PARAMETER, "checkpoint", "pooling_type", "use_activation", "max_tokens", "dtype", "device",
     "trust_remote_code", "allow_unsafe_weights", "step_tag_id", "returned_token_ids",
     "max_batch_tokens", "intra_op_threads", "runtime", "max_text_bytes", "max_texts_per_request",
-    TUNING_FLAGS_PARAMETER, CHUNKED_PROCESSING_PARAMETER, ID2LABEL_PARAMETER,
+    TUNING_FLAGS_PARAMETER, CHUNKED_PROCESSING_PARAMETER, ID2LABEL_PARAMETER, "activation",
 )

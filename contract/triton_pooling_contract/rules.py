@@ -10,7 +10,7 @@ import dataclasses
 from typing import Sequence
 
 from .checkpoint_info import CheckpointInfo
-from .parameters import LEAN_RUNTIMES, DefinitionError, DType, Runtime
+from .parameters import LEAN_RUNTIMES, Activation, DefinitionError, DType, Runtime
 from .tasks import POOLING_TYPES, PoolingTask, PoolingType, default_pooling, supported_tasks
 
 
@@ -125,3 +125,15 @@ def check_runtime(runtime: Runtime, dtype: DType, gpu_placement: str | None, spe
     if dtype is not DType.FLOAT32:
         raise NotServable(f"{spell.runtime} {runtime.value} serves float32 only; {spell.dtype} {dtype.value} runs with "
                           f"{spell.runtime} torch")
+
+
+def classifier_activation(problem_type: str | None, num_labels: int | None) -> Activation:
+    """vLLM's rule: HF `problem_type` wins; otherwise sigmoid for one label, softmax for several (transformers'
+    default is 2 labels when a config names none)."""
+    if problem_type == "regression":
+        return Activation.NONE
+    if problem_type == "multi_label_classification":
+        return Activation.SIGMOID
+    if problem_type == "single_label_classification":
+        return Activation.SOFTMAX
+    return Activation.SIGMOID if (num_labels or 2) == 1 else Activation.SOFTMAX

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from triton_pooling_contract.tasks import PoolingTask
 
 from .encoders import Encoder, EncoderBatch
-from .heads import apply_head
 from .model_facts import ModelFacts
-from .pooling import pool_sequences, pool_tokens
+from .pooler import Pooler, pooler_for
 from .request_parsing import TextInput
 from triton_pooling_contract.definition import ModelDefinition
 from .tokenization import EncodedText
@@ -33,6 +31,8 @@ class PoolingEngine:
         self.task = definition.task
         self.runtime = encoder.runtime
         self.pad_slack = cpu_pad_slack if encoder.on_cpu else None  # GPUs: budget only
+        self.pooler: Pooler = pooler_for(definition.task, facts.pooling, facts.graph_output, facts.activation,
+                                         definition.step_tag_id, definition.returned_token_ids)
 
     def run(self, encoded: list[EncodedText]) -> list[np.ndarray]:
         """Raw per-text rows (pooled states or logits), in input order."""
@@ -48,7 +48,7 @@ class PoolingEngine:
     def finish(self, rows: np.ndarray, item: TextInput) -> np.ndarray:
         """Apply the task head with the text's own options."""
         use_activation = self.definition.use_activation if item.use_activation is None else item.use_activation
-        return apply_head(self.task, rows, item.dimensions, use_activation, self.facts.activation)
+        return self.pooler.finish(rows, item.dimensions, use_activation)
 
     def _forward(self, batch: list[EncodedText]) -> list[np.ndarray]:
         facts = self.facts
@@ -61,18 +61,7 @@ class PoolingEngine:
             mask[row, : len(e)] = 1
             if types is not None and e.token_type_ids is not None:
                 types[row, : len(e)] = e.token_type_ids
-        out = self.encoder.run(EncoderBatch(ids, mask, types))
-        pooling = facts.pooling
-        if self.task is PoolingTask.EMBED:
-            return list(pool_sequences(out, mask, pooling))
-        if self.task is PoolingTask.TOKEN_EMBED:
-            return pool_tokens(out, mask, ids, pooling, None)
-        if self.task is PoolingTask.SEQ_CLASSIFY:
-            return list(out) if out.ndim == 2 else list(pool_sequences(out, mask, pooling))
-        rows = pool_tokens(out, mask, ids, pooling, self.definition.step_tag_id)
-        if self.definition.returned_token_ids:
-            rows = [r[:, list(self.definition.returned_token_ids)] for r in rows]
-        return rows
+        return self.pooler.pool(self.encoder.run(EncoderBatch(ids, mask, types)), mask, ids)
 
 
 def cpu_pad_slack(width: int) -> int:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import dataclasses
 
 from triton_pooling_contract import rules
+from triton_pooling_contract.parameters import Activation
 from triton_pooling_contract.checkpoint_info import NO_TOKENIZER_LIMIT, CheckpointInfo
 from triton_pooling_contract.serving import GraphOutput, ServingDescription
 from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
 from .errors import ModelConfigError
-from .heads import Activation, classifier_activation
 from triton_pooling_contract.definition import ModelDefinition
 
 TOKEN_TYPES = "token_type_ids"
@@ -40,7 +40,7 @@ class ModelFacts:
         return cls(
             pooling=PoolingType(d.pooling), max_tokens=definition.max_tokens or d.max_tokens, hidden_size=d.hidden_size,
             num_labels=d.num_labels, vocab_size=d.vocab_size, pad_token_id=d.pad_token_id,
-            activation=Activation(d.activation), graph_inputs=tuple(d.graph_inputs), graph_output=d.graph_output,
+            activation=definition.activation or Activation(d.activation), graph_inputs=tuple(d.graph_inputs), graph_output=d.graph_output,
         )
 
 
@@ -68,7 +68,8 @@ def facts_from_hf(definition: ModelDefinition, info: CheckpointInfo, pooling: Po
         num_labels=num_labels,
         vocab_size=int(hf_config.vocab_size),
         pad_token_id=pad_token_id_of(tokenizer, hf_config),
-        activation=classifier_activation(getattr(hf_config, "problem_type", None), num_labels),
+        activation=definition.activation or rules.classifier_activation(getattr(hf_config, "problem_type", None),
+                                                                        num_labels),
         graph_inputs=BASE_INPUTS + ((TOKEN_TYPES,) if with_token_types else ()),
         graph_output=graph_output_for(definition.task, pooling),
     )

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from triton_pooling_contract.tasks import PoolingType
-from triton_pooling_backend.heads import Activation, activate, classifier_activation, embed_rows
+from triton_pooling_backend.heads import activate, embed_rows
+from triton_pooling_contract.parameters import Activation
+from triton_pooling_contract.rules import classifier_activation
 from triton_pooling_backend.pooling import last_index, pool_sequences, pool_tokens
 
 STATES = np.random.default_rng(0).standard_normal((1, 3, 4)).astype(np.float32)  # one text of 3 tokens

@@ -67,12 +67,33 @@ def build_defaults(repository: Path, extra: tuple[str, ...] = (), log=print) -> 
         build_command.build(parse(build_argv(repository, name, extra)), log)
 
 
+def write_reference_configs(repository: Path) -> None:
+    """Rewrite the committed config.pbtxt / model.py files: what `build` writes on the reference host."""
+    import tempfile
+
+    from triton_pooling_server.builder.seeded import prepare_default_repository
+
+    from .tuning import REFERENCE_HOST_CPUS, Host
+
+    with tempfile.TemporaryDirectory() as seeds:
+        prepare_default_repository(Path(seeds), artifacts=False)
+        files = render_defaults(Path(seeds), Host(REFERENCE_HOST_CPUS, ()))
+    for rel, text in files.items():
+        (Path(repository) / rel).write_text(text, encoding="utf-8")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Build the default four models into a repository "
                                                  "(extra arguments go to every `triton-pooling build`).")
     parser.add_argument("repository", type=Path)
+    parser.add_argument("--reference-configs", action="store_true",
+                        help="only rewrite the committed config.pbtxt / model.py files as build writes them on the "
+                             "reference host (2 cores, no GPU); for maintainers after a change to what build writes")
     args, extra = parser.parse_known_args(argv)
     try:
+        if args.reference_configs:
+            write_reference_configs(args.repository)
+            return 0
         build_defaults(args.repository, tuple(extra))
     except (BuildError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -10,7 +10,7 @@ from pathlib import Path
 from triton_pooling_contract import rules
 from triton_pooling_contract.checkpoint_info import CheckpointInfo
 from triton_pooling_contract.definition import DEFAULT_MAX_BATCH_SIZE, ModelDefinition
-from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, DefinitionError, DType, Runtime
+from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, Activation, DefinitionError, DType, Runtime
 from triton_pooling_contract.tasks import PoolingTask, PoolingType, default_task, parse_task
 
 from .config_text import ModelSpec
@@ -91,10 +91,21 @@ def _resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
         max_tokens=_max_tokens(request, info, decisions), dtype=_dtype(request),
         allow_unsafe_weights=not info.has_safetensors, trust_remote_code=bool(info.auto_map), step_tag_id=request.step_tag_id,
         returned_token_ids=request.returned_token_ids, chunked_processing=request.chunked_processing,
-        id2label=_class_names(info, task), max_batch_size=request.max_batch_size,
+        id2label=_class_names(info, task), activation=_classifier_activation(info, task, decisions),
+        max_batch_size=request.max_batch_size,
     )
     runtime = _parse_runtime(request.runtime)
     return ResolvedModel(ModelSpec(name, definition), pooling, runtime, info, tuple(decisions))
+
+
+def _classifier_activation(info: CheckpointInfo, task: PoolingTask, decisions: list[str]) -> Activation | None:
+    """Written for classifiers, so every runtime (the ensemble's head step included) reads one decision."""
+    if task not in (PoolingTask.SEQ_CLASSIFY, PoolingTask.TOKEN_CLASSIFY):
+        return None
+    activation = rules.classifier_activation(info.problem_type, info.num_labels)
+    decisions.append(f"activation {activation.value}: {info.num_labels or 2} label(s), problem_type "
+                     f"{info.problem_type or 'not set'} (vLLM's rule)")
+    return activation
 
 
 def _class_names(info: CheckpointInfo, task: PoolingTask) -> tuple[str, ...]:

@@ -17,24 +17,17 @@ from pathlib import Path
 
 from triton_pooling_server.builder import inspect_checkpoint
 from triton_pooling_server.builder.tensorrt.layout import encoder_inputs, encoder_output
-from triton_pooling_contract.serving import GraphOutput
+from triton_pooling_contract.ensemble import ENCODER_GRAPH_OUTPUT
 from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES, PoolingTask, parse_task
 
 DEFAULT_TOLERANCE = 1e-4
 TOKEN_TYPES = "token_type_ids"
-# What the ensemble's encoder step returns per task: hidden states, or the checkpoint's own logits.
-_GRAPH_OUTPUT = {
-    PoolingTask.EMBED: GraphOutput.HIDDEN_STATES,
-    PoolingTask.TOKEN_EMBED: GraphOutput.HIDDEN_STATES,
-    PoolingTask.SEQ_CLASSIFY: GraphOutput.SEQUENCE_LOGITS,
-    PoolingTask.TOKEN_CLASSIFY: GraphOutput.TOKEN_LOGITS,
-}
 
 
 def load_model(checkpoint: Path, task: PoolingTask):
     from triton_pooling_backend.encoders.torch_encoder import load_hf_model
 
-    return load_hf_model(checkpoint, task, _GRAPH_OUTPUT[task])
+    return load_hf_model(checkpoint, task, ENCODER_GRAPH_OUTPUT[task])
 
 
 def _wrapper(model, task: PoolingTask):
@@ -50,7 +43,7 @@ def _wrapper(model, task: PoolingTask):
             self.model = model
 
         def forward(self, input_ids, attention_mask, token_type_ids=None):
-            return forward(self.model, task, _GRAPH_OUTPUT[task], input_ids, attention_mask, token_type_ids)
+            return forward(self.model, task, ENCODER_GRAPH_OUTPUT[task], input_ids, attention_mask, token_type_ids)
 
     return Encoder().eval()
 
