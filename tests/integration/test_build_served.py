@@ -39,7 +39,7 @@ STEP_TEXTS = ["Step 1: 2 + 2 = 4. <extra_0> Step 2: 4 * 3 = 12. <extra_0>", "The
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, checkpoints, minilm_path):
     """Checkpoint paths by model name, all built with the CLI into one repository and served."""
-    from triton_pooling_server.builder.seeded import make_checkpoint, step_tag_id
+    from support.checkpoints import make_checkpoint, step_tag_id
 
     root = tmp_path_factory.mktemp("build_served")
     roberta = make_checkpoint("roberta-seq-2", root / "roberta", seed=11)
@@ -118,7 +118,7 @@ def test_distilbert_embedder(built, protocol):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_process_reward_model_returns_the_chosen_label_at_steps(built, protocol):
-    from triton_pooling_server.builder.seeded import step_tag_id
+    from support.checkpoints import step_tag_id
 
     server, paths = built
     tag = step_tag_id(paths["qwen2_prm"])

@@ -99,7 +99,7 @@ def test_ner_token_classifier_matches_transformers(triton_server, checkpoints, p
 @pytest.mark.parametrize("model", ["qwen2_prm", "token_classify"])
 def test_process_reward_model_step_pooling_matches_transformers(triton_server, checkpoints, model_repository,
                                                                 protocol, model):
-    from triton_pooling_server.builder.seeded import step_tag_id
+    from support.checkpoints import step_tag_id
 
     path = checkpoints["qwen2-prm"] if model == "qwen2_prm" else model_repository / model / "checkpoint"
     tag = step_tag_id(path)

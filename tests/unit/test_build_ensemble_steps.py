@@ -14,7 +14,7 @@ from triton_pooling_server.builder import BuildRequest, inspect_checkpoint, reso
 from triton_pooling_server.builder.tensorrt.layout import tensorrt_files
 from triton_pooling_backend.ensemble.head_step import HeadStep
 from triton_pooling_backend.ensemble.tokenize_step import TokenizeStep
-from triton_pooling_server.builder.seeded import make_checkpoint, step_tag_id
+from support.checkpoints import make_checkpoint, step_tag_id
 
 TEXTS = ["Step 1: 2 + 2 = 4. <extra_0> Step 2: 4 * 3 = 12. <extra_0>", "x <extra_0>", "no steps"]
 

@@ -17,6 +17,8 @@ from triton_pooling_backend.definition_reader import read_definition
 from triton_pooling_contract.definition import ModelDefinition
 from triton_pooling_contract.parameters import DefinitionError, Runtime
 
+pytestmark = pytest.mark.slow  # exports graphs (torch's dynamo exporter) unless the artifact cache holds them
+
 # Mixed lengths on purpose: the exported graph must not bake in one padding.
 TEXTS = ["hi", "a considerably longer text with many more words than the others have", "mid length one", "x " * 60]
 STEP_TEXTS = ["Step 1: 2 + 2 = 4. <extra_0> Step 2: 4 * 3 = 12. <extra_0>", "The answer <extra_0>", "no tags"]

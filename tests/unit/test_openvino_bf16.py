@@ -13,6 +13,8 @@ from triton_pooling_server.builder.artifact import load_service
 from triton_pooling_contract.definition import ModelDefinition
 from triton_pooling_contract.tasks import PoolingTask
 
+pytestmark = pytest.mark.slow  # exports graphs (torch's dynamo exporter) unless the artifact cache holds them
+
 
 def _has_bf16() -> bool:
     import openvino as ov

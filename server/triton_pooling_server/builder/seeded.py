@@ -1,4 +1,5 @@
-"""Small deterministic checkpoints (seeded, untrained heads) for tests and the embedded default.
+"""Small deterministic checkpoints (seeded, untrained heads): the embedded default's two classifiers, and the
+machinery the tests' own zoo uses (tests/support/checkpoints.py).
 
 No model hub is reachable here: BERT-family checkpoints reuse the packaged all-MiniLM-L6-v2
 WordPiece tokenizer, Qwen2-family ones get a byte-level BPE Qwen2 tokenizer built here (256 byte
@@ -15,24 +16,15 @@ from pathlib import Path
 STEP_TAG = "<extra_0>"
 
 # initializer_range 0.2 (not HF's 0.02) so untrained heads give scores that differ visibly between texts.
-_BERT = dict(initializer_range=0.2, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-             max_position_embeddings=128)
-_QWEN2 = dict(initializer_range=0.2, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-              intermediate_size=64, max_position_embeddings=512)
+QWEN2 = dict(initializer_range=0.2, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+             intermediate_size=64, max_position_embeddings=512)
 
-# kind → (transformers class name, config class name, config overrides)
-KINDS = {
-    "bert-seq-3": ("BertForSequenceClassification", "BertConfig", dict(_BERT, num_labels=3)),
-    "bert-token-5": ("BertForTokenClassification", "BertConfig", dict(_BERT, num_labels=5)),
-    "bert-embed": ("BertModel", "BertConfig", dict(_BERT)),
-    "qwen2-seq-reward": ("Qwen2ForSequenceClassification", "Qwen2Config", dict(_QWEN2, num_labels=1)),
-    "qwen2-prm": ("Qwen2ForTokenClassification", "Qwen2Config", dict(_QWEN2, num_labels=2)),
-    # RoBERTa positions start after pad_token_id, hence the extra positions; type_vocab_size 2 for text pairs.
-    "roberta-seq-2": ("RobertaForSequenceClassification", "RobertaConfig",
-                      dict(_BERT, num_labels=2, max_position_embeddings=130, type_vocab_size=2)),
-    "distilbert-embed": ("DistilBertModel", "DistilBertConfig",
-                         dict(initializer_range=0.2, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
-                              max_position_embeddings=128)),
+# A checkpoint's shape: (transformers class name, config class name, config overrides).
+Shape = tuple[str, str, dict]
+# The embedded default's two classifiers (the tests' zoo of other shapes is tests/support/checkpoints.py).
+DEFAULT_SHAPES: dict[str, Shape] = {
+    "qwen2-seq-reward": ("Qwen2ForSequenceClassification", "Qwen2Config", dict(QWEN2, num_labels=1)),
+    "qwen2-prm": ("Qwen2ForTokenClassification", "Qwen2Config", dict(QWEN2, num_labels=2)),
 }
 
 
@@ -64,12 +56,12 @@ def _bytes_to_unicode() -> list[str]:
     return [chr(b if b in printable else next(extra)) for b in range(256)]
 
 
-def make_checkpoint(kind: str, out_dir: Path, seed: int = 0, **overrides) -> Path:
-    """Write a seeded checkpoint of `kind` (see KINDS) to `out_dir`; returns the directory."""
+def write_checkpoint(shape: Shape, out_dir: Path, seed: int = 0, **overrides) -> Path:
+    """Write a seeded checkpoint of `shape` to `out_dir`; returns the directory."""
     import torch
     import transformers
 
-    model_class, config_class, params = KINDS[kind]
+    model_class, config_class, params = shape
     tokenizer = byte_level_qwen2_tokenizer() if config_class == "Qwen2Config" else wordpiece_tokenizer()
     params = dict(params, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides)
     config = getattr(transformers, config_class)(**params)
@@ -97,7 +89,7 @@ def prepare_default_repository(repository: Path, artifacts: bool = True) -> None
         target = Path(repository) / model_name / "checkpoint"
         if (target / "config.json").is_file():
             continue
-        make_checkpoint(kind, target)
+        write_checkpoint(DEFAULT_SHAPES[kind], target)
         print(f"wrote seeded {kind} checkpoint to {target}")
     if artifacts:
         from .artifact.folder import ensure_folder

@@ -65,43 +65,44 @@ class Loaded:
         return out.float().numpy()
 
 
-class _Graph:
-    """Explicit named arguments: the exporter needs them, not **kwargs."""
+def graph_module(model, task: PoolingTask, output: GraphOutput, with_token_types: bool):
+    """The Hugging Face model as the graph computes it, with explicit named arguments (the exporter needs them,
+    not **kwargs)."""
+    import torch
 
-    @staticmethod
-    def module(model, task: PoolingTask, output: GraphOutput, with_token_types: bool):
-        import torch
+    class Graph(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
 
-        class Graph(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.model = model
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            return forward(self.model, task, output, input_ids, attention_mask,
+                           token_type_ids if with_token_types else None)
 
-            def forward(self, input_ids, attention_mask, token_type_ids=None):
-                return forward(self.model, task, output, input_ids, attention_mask,
-                               token_type_ids if with_token_types else None)
+    return Graph().eval()
 
-        return Graph().eval()
+
+def export_program(module, example: dict, names: tuple[str, ...], output_name: str, path: Path) -> None:
+    """torch's dynamo exporter with dynamic batch and sequence axes (the TorchScript tracer baked one padding in)."""
+    import torch
+
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on axis names and pytree specs
+        program = torch.onnx.export(
+            module, tuple(torch.as_tensor(example[n]) for n in names), dynamo=True, input_names=list(names),
+            output_names=[output_name], dynamic_shapes={n: {0: batch, 1: seq} for n in names}, verbose=False,
+        )
+    program.save(str(path))
 
 
 def export_graph(loaded: Loaded, folder: Path) -> None:
     """Write GRAPH_FILE (and any external-data files beside it) into `folder`."""
-    import torch
-
     request, facts = loaded.request, loaded.facts
-    names = facts.graph_inputs
     example = parity_batches(facts.vocab_size, facts.pad_token_id, facts.max_tokens, facts.with_token_types)[0]
-    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    module = _Graph.module(loaded.model, request.definition.task, request.graph_output, facts.with_token_types)
+    module = graph_module(loaded.model, request.definition.task, request.graph_output, facts.with_token_types)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporter's notes on axis names and pytree specs
-            program = torch.onnx.export(
-                module, tuple(torch.from_numpy(example[n]) for n in names), dynamo=True, input_names=list(names),
-                output_names=[request.graph_output.value], dynamic_shapes={n: {0: batch, 1: seq} for n in names},
-                verbose=False,
-            )
-        program.save(str(folder / GRAPH_FILE))
+        export_program(module, example, facts.graph_inputs, request.graph_output.value, folder / GRAPH_FILE)
     except Exception as e:
         raise ArtifactError(f"ONNX export (torch dynamo exporter) of {request.definition.checkpoint_path} for "
                             f"{request.definition.task.value} ({request.graph_output.value}) failed: "

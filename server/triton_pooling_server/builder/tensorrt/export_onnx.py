@@ -30,22 +30,10 @@ def load_model(checkpoint: Path, task: PoolingTask):
     return load_hf_model(checkpoint, task, ENCODER_GRAPH_OUTPUT[task])
 
 
-def _wrapper(model, task: PoolingTask):
-    import torch
+def _wrapper(model, task: PoolingTask, with_token_types: bool):
+    from ..artifact.export import graph_module
 
-    from triton_pooling_backend.encoders.torch_encoder import forward
-
-    class Encoder(torch.nn.Module):
-        """Explicit named arguments: the exporter needs them, not **kwargs."""
-
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask, token_type_ids=None):
-            return forward(self.model, task, ENCODER_GRAPH_OUTPUT[task], input_ids, attention_mask, token_type_ids)
-
-    return Encoder().eval()
+    return graph_module(model, task, ENCODER_GRAPH_OUTPUT[task], with_token_types)
 
 
 def _example(model, names: tuple[str, ...]) -> dict:
@@ -60,20 +48,13 @@ def _example(model, names: tuple[str, ...]) -> dict:
 
 def export(checkpoint: Path, task: PoolingTask, output: Path, model=None) -> tuple[str, ...]:
     """Write the ONNX graph; returns its input names."""
-    import torch
+    from ..artifact.export import export_program
 
     model = model or load_model(checkpoint, task)
     names = encoder_inputs(inspect_checkpoint(checkpoint).uses_token_types)
-    example = _example(model, names)
-    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     output.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        program = torch.onnx.export(
-            _wrapper(model, task), tuple(example[n] for n in names), dynamo=True,
-            input_names=list(names), output_names=[encoder_output(task)],
-            dynamic_shapes={n: {0: batch, 1: seq} for n in names}, verbose=False,
-        )
-    program.save(str(output))
+    export_program(_wrapper(model, task, TOKEN_TYPES in names), _example(model, names), names, encoder_output(task),
+                   output)
     return names
 
 
@@ -88,7 +69,7 @@ def parity(checkpoint: Path, task: PoolingTask, onnx_path: Path, model=None) -> 
     names = tuple(i.name for i in session.get_inputs())
     batch = _example(model, names)
     with torch.no_grad():
-        expected = _wrapper(model, task)(**batch).numpy()
+        expected = _wrapper(model, task, TOKEN_TYPES in names)(**batch).numpy()
     actual = session.run(None, {n: batch[n].numpy() for n in names})[0]
     if expected.ndim == 3:  # token rows: padded positions are not part of any answer
         real = batch["attention_mask"].numpy().astype(bool)
