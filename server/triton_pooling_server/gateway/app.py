@@ -17,7 +17,7 @@ from .errors import ErrorKind, GatewayError, from_client_error
 from .metrics import Metrics
 from .settings import GatewaySettings
 from .triton.catalog import Catalog
-from .triton.encoder import Encoder
+from .triton.encoder import TritonEncoder
 from .triton.health import Health
 from .triton.pool import TritonPool
 
@@ -28,7 +28,7 @@ def create_app(settings: GatewaySettings, pool: TritonPool | None = None) -> web
     """The application; `pool` replaces the Triton connection (tests pass a fake one)."""
     pool = pool or TritonPool(settings.triton_url, settings.pool_size, settings.timeout)
     catalog = Catalog(pool)
-    encoder = Encoder(pool)
+    encoder = TritonEncoder(pool)
     health = Health(pool, catalog, encoder, settings.health_ttl, settings.probe_timeout)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[answer_once])
     app[STATE] = Gateway(settings, pool, catalog, encoder, health, Metrics(), int(time.time()))

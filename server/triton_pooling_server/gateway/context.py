@@ -12,7 +12,7 @@ from .errors import ErrorKind, GatewayError, invalid
 from .metrics import Metrics
 from .settings import GatewaySettings
 from .triton.catalog import Catalog
-from .triton.encoder import Encoder
+from .triton.encoder import TritonEncoder
 from .triton.health import Health
 from .triton.pool import TritonPool
 
@@ -25,7 +25,7 @@ class Gateway:
     settings: GatewaySettings
     pool: TritonPool
     catalog: Catalog
-    encoder: Encoder
+    encoder: TritonEncoder
     health: Health
     metrics: Metrics
     started: int

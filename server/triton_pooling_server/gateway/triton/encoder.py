@@ -17,7 +17,9 @@ from triton_pooling_contract.tasks import OUTPUT_TENSOR, Tensor
 from .pool import TritonPool
 
 
-class Encoder:
+class TritonEncoder:
+    """Pooling requests to Triton for the gateway (not a runtime encoder: those are triton_pooling_backend.encoders)."""
+
     def __init__(self, pool: TritonPool):
         self._pool = pool
 

@@ -14,7 +14,7 @@ from triton_pooling.errors import PoolingClientError
 from triton_pooling.prompts import NormalizedPrompt
 
 from .catalog import Catalog
-from .encoder import Encoder
+from .encoder import TritonEncoder
 from .pool import TritonPool
 
 PROBE_TEXT = "ok"
@@ -29,7 +29,7 @@ class HealthReport:
 
 
 class Health:
-    def __init__(self, pool: TritonPool, catalog: Catalog, encoder: Encoder, ttl: float = 2.0,
+    def __init__(self, pool: TritonPool, catalog: Catalog, encoder: TritonEncoder, ttl: float = 2.0,
                  probe_timeout: float = 10.0):
         self._pool, self._catalog, self._encoder = pool, catalog, encoder
         self._ttl = ttl
