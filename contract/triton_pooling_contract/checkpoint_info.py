@@ -12,27 +12,27 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .st_pipeline import Pipeline, read_pipeline
 from .tasks import PoolingType
 
-# sentence-transformers Pooling flags → our pooling types (first set flag wins, as in vLLM).
-ST_POOLING_FLAGS = {
-    "pooling_mode_cls_token": PoolingType.CLS,
-    "pooling_mode_mean_tokens": PoolingType.MEAN,
-    "pooling_mode_lasttoken": PoolingType.LAST,
+# sentence-transformers Pooling modes -> our pooling types.
+ST_POOLING_MODES = {
+    "cls": PoolingType.CLS, "mean": PoolingType.MEAN, "lasttoken": PoolingType.LAST, "max": PoolingType.MAX,
+    "mean_sqrt_len_tokens": PoolingType.MEAN_SQRT_LEN, "weightedmean": PoolingType.WEIGHTED_MEAN,
 }
 # config.json keys of the hidden size across families (DistilBERT says dim, T5-style d_model).
 _HIDDEN_SIZE_KEYS = ("hidden_size", "dim", "d_model")
 # tokenizer_config.json's model_max_length is a huge sentinel when a tokenizer sets no limit.
 NO_TOKENIZER_LIMIT = 1_000_000
-_ST_POOLING_MODE = {"cls": PoolingType.CLS, "mean": PoolingType.MEAN, "lasttoken": PoolingType.LAST}
 
 
 @dataclasses.dataclass(frozen=True)
 class SentenceTransformersInfo:
-    pooling: PoolingType | None  # None: the Pooling module uses a mode we do not serve (e.g. max)
-    pooling_mode: str  # as written in the folder, for messages
-    normalize: bool  # a Normalize module follows the pooling
+    pooling: PoolingType | None  # None: no Pooling module, or several modes at once (refused by rules.check_pipeline)
+    pooling_mode: str  # as written in the folder, for messages ("none" without a Pooling module)
+    normalize: bool  # a Normalize module ends the pipeline
     max_seq_length: int | None
+    pipeline: Pipeline = Pipeline(())  # every module, in order (st_pipeline)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,29 +100,18 @@ def _token_limit(path: Path, config: dict) -> int | None:
 
 
 def _sentence_transformers(path: Path) -> SentenceTransformersInfo | None:
-    modules = _read_json(path / "modules.json")
-    if not isinstance(modules, list):
+    try:
+        pipeline = read_pipeline(path)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: a sentence-transformers module config is not valid JSON: {e}") from e
+    if pipeline is None:
         return None
-    types = {str(m.get("type", "")).rsplit(".", 1)[-1]: m for m in modules if isinstance(m, dict)}
-    pooling, mode = None, "none"
-    if "Pooling" in types:
-        flags = _read_json(path / types["Pooling"].get("path", "") / "config.json") or {}
-        pooling, mode = _pooling_from_flags(flags)
+    modes = pipeline.pooling_modes
+    pooling = ST_POOLING_MODES.get(modes[0]) if len(modes) == 1 else None
     st_config = _read_json(path / "sentence_bert_config.json") or {}
     max_len = st_config.get("max_seq_length")
-    return SentenceTransformersInfo(pooling, mode, "Normalize" in types, int(max_len) if max_len else None)
-
-
-def _pooling_from_flags(flags: dict) -> tuple[PoolingType | None, str]:
-    # sentence-transformers >= 3 writes `pooling_mode: "cls"`; older folders write boolean flags.
-    mode = flags.get("pooling_mode")
-    if isinstance(mode, str):
-        return _ST_POOLING_MODE.get(mode.lower()), mode
-    for flag, pooling in ST_POOLING_FLAGS.items():
-        if flags.get(flag):
-            return pooling, flag
-    named = [k for k, v in flags.items() if k.startswith("pooling_mode_") and v]
-    return None, ", ".join(named) or "none"
+    return SentenceTransformersInfo(pooling, ", ".join(modes) or "none", pipeline.normalize,
+                                    int(max_len) if max_len else None, pipeline)
 
 
 def _read_json(path: Path):

@@ -11,6 +11,7 @@ from typing import Sequence
 
 from .checkpoint_info import CheckpointInfo
 from .parameters import LEAN_RUNTIMES, Activation, DefinitionError, DType, Runtime
+from .st_pipeline import SERVED_ACTIVATIONS, SERVED_MODULES, activation_name
 from .tasks import POOLING_TYPES, PoolingTask, PoolingType, default_pooling, supported_tasks
 
 
@@ -74,8 +75,9 @@ def pooling_for(task: PoolingTask, explicit: PoolingType | None, info: Checkpoin
     st = info.sentence_transformers
     if task is PoolingTask.EMBED and st is not None and st.pooling_mode != "none":
         if st.pooling is None:
-            raise NotServable(f"the sentence-transformers Pooling module of {info.path} uses {st.pooling_mode!r}, which "
-                              f"is not served; give {spell.pooling_type} with one of {listing(valid)}")
+            raise NotServable(f"the sentence-transformers Pooling module of {info.path} combines the modes "
+                              f"{st.pooling_mode!r} (one vector concatenated from each), which is not served; one mode is "
+                              f"(give {spell.pooling_type} with one of {listing(valid)} to pool differently)")
         return Decision(st.pooling, f"sentence-transformers Pooling module ({st.pooling_mode})")
     pooling = default_pooling(task, info.architectures)
     return Decision(pooling, f"default for {task.value} and architectures {list(info.architectures) or 'none listed'}")
@@ -137,3 +139,40 @@ def classifier_activation(problem_type: str | None, num_labels: int | None) -> A
     if problem_type == "single_label_classification":
         return Activation.SOFTMAX
     return Activation.SIGMOID if (num_labels or 2) == 1 else Activation.SOFTMAX
+
+
+def check_pipeline(info: CheckpointInfo, task: PoolingTask) -> None:
+    """A sentence-transformers folder serves only if every module of its pipeline is served exactly: Transformer,
+    one Pooling, then Dense / LayerNorm, then Normalize last. Anything else is refused, naming the module."""
+    st = info.sentence_transformers
+    if st is None:
+        return
+    modules = st.pipeline.modules
+    for module in modules:
+        if not module.is_sentence_transformers or module.kind not in SERVED_MODULES:
+            raise NotServable(f"checkpoint {info.path} has sentence-transformers module {module.describe()}, which is "
+                              f"not served; served modules: {listing(SERVED_MODULES)}")
+        if module.kind == "Dense" and activation_name(module) not in SERVED_ACTIVATIONS:
+            raise NotServable(f"the Dense module {module.describe()} of {info.path} uses activation "
+                              f"{module.config.get('activation_function')!r}, which is not served; served: "
+                              f"{listing(SERVED_ACTIVATIONS)}")
+    kinds = [m.kind for m in modules]
+    order = ["Transformer", "Pooling"] if "Pooling" in kinds else ["Transformer"]
+    head = [k for k in kinds[len(order):] if k != "Normalize"]
+    normalize_last = "Normalize" not in kinds or (kinds.index("Normalize") == len(kinds) - 1 and kinds.count("Normalize") == 1)
+    if kinds[:len(order)] != order or any(k not in ("Dense", "LayerNorm") for k in head) or not normalize_last:
+        raise NotServable(f"the sentence-transformers pipeline of {info.path} is {' -> '.join(kinds)}; served: "
+                          "Transformer -> Pooling -> any of Dense / LayerNorm -> Normalize (last, optional)")
+    if st.pipeline.head and task is not PoolingTask.EMBED:
+        raise NotServable(f"checkpoint {info.path} ends its pipeline with {', '.join(m.describe() for m in st.pipeline.head)}, "
+                          f"which sentence-transformers applies to the pooled sentence vector; task {task.value!r} does "
+                          "not pool: build it as 'embed'")
+
+
+def check_head_runtime(info: CheckpointInfo, runtime: Runtime, spell: Spelling) -> None:
+    """The pipeline's Dense / LayerNorm modules run in the lean stub from weights the build extracts."""
+    st = info.sentence_transformers
+    if st is not None and st.pipeline.head and runtime not in LEAN_RUNTIMES:
+        raise NotServable(f"checkpoint {info.path} has {', '.join(m.describe() for m in st.pipeline.head)} after its "
+                          f"pooling; {spell.runtime} {runtime.value} does not run them: served with "
+                          f"{listing(LEAN_RUNTIMES)}")

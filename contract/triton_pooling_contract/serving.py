@@ -5,6 +5,7 @@ standard library only.
     <model>/1/encoder.onnx     the exported graph (lean runtimes only)
     <model>/1/tokenizer.json   the checkpoint's fast tokenizer, padding and truncation off
     <model>/1/serving.json     ServingDescription: what the graph computes and how to pool and head it
+    <model>/1/head.npz         the weights of a sentence-transformers pipeline's Dense / LayerNorm modules (if any)
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from .parameters import PACKAGE_PREFIX
 GRAPH_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 DESCRIPTION_FILE = "serving.json"
+HEAD_FILE = "head.npz"  # the weights of the sentence-transformers modules after pooling (numpy, no pickle)
 ARTIFACT_FILES = (GRAPH_FILE, TOKENIZER_FILE, DESCRIPTION_FILE)
 # Bumped whenever the graph's interface or the description's fields change: older artifacts are rebuilt.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 class GraphOutput(str, enum.Enum):
@@ -56,6 +58,9 @@ class ServingDescription:
     parity_max_abs: float | None  # measured against transformers at build time (relative to the outputs' scale)
     checkpoint: str
     versions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # sentence-transformers modules after the pooling, in order: {"kind": "Dense", "activation": "Tanh",
+    # "bias": true} / {"kind": "LayerNorm", "eps": 1e-05}; their weights are HEAD_FILE's arrays "<i>.weight", "<i>.bias"
+    head: tuple[Mapping[str, Any], ...] = ()
     format: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -63,6 +68,7 @@ class ServingDescription:
         data["graph_inputs"] = list(self.graph_inputs)
         data["graph_output"] = self.graph_output.value
         data["versions"] = dict(self.versions)
+        data["head"] = [dict(step) for step in self.head]
         return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
     @classmethod
@@ -75,7 +81,7 @@ class ServingDescription:
             raise DescriptionError(f"{source} has format {data.get('format')!r}; this backend reads format "
                                    f"{FORMAT_VERSION}: rebuild the model with `triton-pooling build`")
         fields = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(fields - set(data) - {"versions", "format"})
+        missing = sorted(fields - set(data) - {"versions", "format", "head"})
         if missing:
             raise DescriptionError(f"{source} lacks {', '.join(missing)}: rebuild the model with `triton-pooling build`")
         try:
@@ -84,7 +90,8 @@ class ServingDescription:
             raise DescriptionError(f"{source}: graph_output is {data['graph_output']!r}; allowed: "
                                    f"{', '.join(g.value for g in GraphOutput)}") from None
         values = {k: data[k] for k in fields if k in data}
-        values.update(graph_inputs=tuple(data["graph_inputs"]), graph_output=output)
+        values.update(graph_inputs=tuple(data["graph_inputs"]), graph_output=output,
+                      head=tuple(dict(step) for step in data.get("head") or ()))
         return cls(**values)
 
     @classmethod

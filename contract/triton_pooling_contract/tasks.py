@@ -30,6 +30,10 @@ class PoolingType(str, enum.Enum):
     LAST = "LAST"
     ALL = "ALL"
     STEP = "STEP"
+    # sentence-transformers' other Pooling modes (embed): max over tokens, sum / sqrt(tokens), position-weighted mean
+    MAX = "MAX"
+    MEAN_SQRT_LEN = "MEAN_SQRT_LEN"
+    WEIGHTED_MEAN = "WEIGHTED_MEAN"
     # The checkpoint's own Hugging Face head does the pooling (e.g. BERT's pooler + classifier).
     NATIVE = "NATIVE"
 
@@ -44,7 +48,8 @@ TASK_ALIASES: dict[str, PoolingTask] = {"classify": PoolingTask.SEQ_CLASSIFY}
 
 # Pooling types each task accepts; the first one is the task's default.
 POOLING_TYPES: dict[PoolingTask, tuple[PoolingType, ...]] = {
-    PoolingTask.EMBED: (PoolingType.MEAN, PoolingType.CLS, PoolingType.LAST),
+    PoolingTask.EMBED: (PoolingType.MEAN, PoolingType.CLS, PoolingType.LAST, PoolingType.MAX, PoolingType.MEAN_SQRT_LEN,
+                        PoolingType.WEIGHTED_MEAN),
     PoolingTask.TOKEN_EMBED: (PoolingType.ALL,),
     PoolingTask.SEQ_CLASSIFY: (PoolingType.NATIVE, PoolingType.LAST, PoolingType.CLS, PoolingType.MEAN),
     PoolingTask.TOKEN_CLASSIFY: (PoolingType.ALL, PoolingType.STEP),

@@ -27,6 +27,7 @@ def check_servable(definition: ModelDefinition) -> tuple[CheckpointInfo, Pooling
     spell = rules.PARAMETERS
     try:
         rules.check_task(definition.task, info, spell)
+        rules.check_pipeline(info, definition.task)
         pooling = rules.pooling_for(definition.task, definition.pooling_type, info, definition.step_tag_id, spell).value
         rules.check_step_options(definition.task, pooling, definition.step_tag_id, definition.returned_token_ids,
                                  info.num_labels, spell)

@@ -32,7 +32,7 @@ class PoolingEngine:
         self.runtime = encoder.runtime
         self.pad_slack = cpu_pad_slack if encoder.on_cpu else None  # GPUs: budget only
         self.pooler: Pooler = pooler_for(definition.task, facts.pooling, facts.graph_output, facts.activation,
-                                         definition.step_tag_id, definition.returned_token_ids)
+                                         definition.step_tag_id, definition.returned_token_ids, facts.head)
 
     def run(self, encoded: list[EncodedText]) -> list[np.ndarray]:
         """Raw per-text rows (pooled states or logits), in input order."""

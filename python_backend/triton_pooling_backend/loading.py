@@ -10,12 +10,14 @@ from pathlib import Path
 
 from triton_pooling_contract import rules
 from triton_pooling_contract.parameters import LEAN_RUNTIMES, DefinitionError, Device, InstanceKind, Runtime
+from triton_pooling_contract.serving import HEAD_FILE
 from triton_pooling_contract.serving import DESCRIPTION_FILE, DescriptionError, ServingDescription, TOKENIZER_FILE
 
 from .checkpoint import check_servable
 from .encoders import Encoder, open_lean_encoder
 from .errors import ModelConfigError, allowed
 from .model_facts import ModelFacts, graph_output_for
+from .pooler import load_head
 from triton_pooling_contract.definition import ModelDefinition, checkpoint_dir
 from .tokenization import TextTokenizer, load_tokenizer
 
@@ -50,9 +52,13 @@ class LoadedModel:
 
 
 def load_model(definition: ModelDefinition, instance: Instance) -> LoadedModel:
-    _, pooling = check_servable(definition)
+    info, pooling = check_servable(definition)
     description = _description(instance.version_dir)
     runtime = definition.runtime or (Runtime(description.runtime) if description else None)
+    try:
+        rules.check_head_runtime(info, runtime, rules.PARAMETERS) if runtime else None
+    except rules.NotServable as e:
+        raise ModelConfigError(str(e)) from None
     if runtime is None:
         raise ModelConfigError(
             f"{instance.version_dir} holds no built model ({DESCRIPTION_FILE}) and config.pbtxt names no 'runtime': "
@@ -86,7 +92,7 @@ def _load_lean(definition: ModelDefinition, instance: Instance, runtime: Runtime
                                "rebuild it with `triton-pooling build` after changing config.pbtxt")
     if runtime not in LEAN_RUNTIMES or description.graph is None:
         raise ModelConfigError(f"runtime {runtime.value!r} needs a built graph; allowed: {allowed(r.value for r in LEAN_RUNTIMES)}")
-    facts = ModelFacts.from_description(description, definition)
+    facts = ModelFacts.from_description(description, definition, load_head(where / HEAD_FILE, description.head))
     _check_returned_ids(definition, facts.num_labels)
     try:
         encoder = open_lean_encoder(runtime, where / description.graph, facts.graph_inputs, facts.graph_output,

@@ -23,24 +23,27 @@ BASE_INPUTS = ("input_ids", "attention_mask")
 class ModelFacts:
     pooling: PoolingType
     max_tokens: int
-    hidden_size: int  # the encoder's width: what DIMENSIONS may not exceed
+    hidden_size: int  # the embedding's width (the encoder's, or the last Dense module's): what DIMENSIONS may not exceed
     num_labels: int
     vocab_size: int
     pad_token_id: int
     activation: Activation
     graph_inputs: tuple[str, ...]
     graph_output: GraphOutput
+    head: tuple = ()  # pooler.DenseStep / LayerNormStep: the pipeline's modules after pooling (loaded weights)
 
     @property
     def with_token_types(self) -> bool:
         return TOKEN_TYPES in self.graph_inputs
 
     @classmethod
-    def from_description(cls, d: ServingDescription, definition: ModelDefinition) -> "ModelFacts":
+    def from_description(cls, d: ServingDescription, definition: ModelDefinition, head: tuple = ()) -> "ModelFacts":
+        dense = [step.weight.shape[0] for step in head if hasattr(step, "activation")]
         return cls(
-            pooling=PoolingType(d.pooling), max_tokens=definition.max_tokens or d.max_tokens, hidden_size=d.hidden_size,
-            num_labels=d.num_labels, vocab_size=d.vocab_size, pad_token_id=d.pad_token_id,
-            activation=definition.activation or Activation(d.activation), graph_inputs=tuple(d.graph_inputs), graph_output=d.graph_output,
+            pooling=PoolingType(d.pooling), max_tokens=definition.max_tokens or d.max_tokens,
+            hidden_size=dense[-1] if dense else d.hidden_size, num_labels=d.num_labels, vocab_size=d.vocab_size,
+            pad_token_id=d.pad_token_id, activation=definition.activation or Activation(d.activation),
+            graph_inputs=tuple(d.graph_inputs), graph_output=d.graph_output, head=head,
         )
 
 

@@ -9,7 +9,9 @@ sees) and a task head (what a row becomes). The engine and the TensorRT ensemble
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -50,11 +52,59 @@ class TokenPooling:
         return pool_tokens(out, mask, ids, self.pooling, self.step_tag_id)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class DenseStep:
+    """sentence-transformers' Dense: activation(x @ W.T + b), in float32 as torch computes it."""
+
+    weight: np.ndarray  # [out, in]
+    bias: np.ndarray | None
+    activation: str  # a torch.nn class name (st_pipeline.SERVED_ACTIVATIONS)
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        out = rows @ self.weight.T
+        return ACTIVATIONS[self.activation](out if self.bias is None else out + self.bias)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LayerNormStep:
+    """sentence-transformers' LayerNorm (torch.nn.LayerNorm over the last axis)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    eps: float = 1e-5
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        mean = rows.mean(axis=-1, keepdims=True)
+        var = ((rows - mean) ** 2).mean(axis=-1, keepdims=True)
+        return (rows - mean) / np.sqrt(var + self.eps) * self.weight + self.bias
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """torch.nn.GELU's exact form (erf), not the tanh approximation."""
+    erf = np.frompyfunc(math.erf, 1, 1)(x / math.sqrt(2.0)).astype(x.dtype)
+    return 0.5 * x * (1.0 + erf)
+
+
+ACTIVATIONS = {
+    "Identity": lambda x: x,
+    "Tanh": np.tanh,
+    "ReLU": lambda x: np.maximum(x, 0),
+    "Sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "GELU": _gelu,
+    "SiLU": lambda x: x / (1.0 + np.exp(-x)),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class EmbeddingHead:
-    """Matryoshka truncation, then L2 normalization (vLLM's embedding head)."""
+    """The checkpoint's own modules after pooling (sentence-transformers' Dense / LayerNorm), then Matryoshka
+    truncation, then L2 normalization (vLLM's embedding head; the pipeline's Normalize)."""
+
+    steps: tuple[DenseStep | LayerNormStep, ...] = ()
 
     def __call__(self, rows: np.ndarray, dimensions: int | None, use_activation: bool) -> np.ndarray:
+        for step in self.steps:
+            rows = step(rows).astype(np.float32)
         return embed_rows(rows, dimensions, use_activation)
 
 
@@ -84,7 +134,8 @@ class Pooler:
 
 
 def pooler_for(task: PoolingTask, pooling: PoolingType, graph_output: GraphOutput, activation: Activation,
-               step_tag_id: int | None = None, returned_token_ids: Sequence[int] | None = None) -> Pooler:
+               step_tag_id: int | None = None, returned_token_ids: Sequence[int] | None = None,
+               head_steps: tuple = ()) -> Pooler:
     """The task's pooler: the method its pooling names (the checkpoint's own head when the graph pooled already),
     the head its task names."""
     if graph_output is GraphOutput.SEQUENCE_LOGITS:
@@ -94,5 +145,21 @@ def pooler_for(task: PoolingTask, pooling: PoolingType, graph_output: GraphOutpu
     else:
         method = SequencePooling(pooling)
     if task in EMBEDDING_TASKS:
-        return Pooler(method, EmbeddingHead())
+        return Pooler(method, EmbeddingHead(tuple(head_steps)))
     return Pooler(method, ClassifierHead(activation, tuple(returned_token_ids) if returned_token_ids else None))
+
+
+def load_head(npz: Path, steps: Sequence[Mapping]) -> tuple[DenseStep | LayerNormStep, ...]:
+    """The head steps a built model's serving.json lists, with their weights from its head.npz."""
+    if not steps:
+        return ()
+    with np.load(npz, allow_pickle=False) as arrays:
+        loaded = []
+        for i, step in enumerate(steps):
+            bias = arrays[f"{i}.bias"].astype(np.float32) if f"{i}.bias" in arrays else None
+            weight = arrays[f"{i}.weight"].astype(np.float32)
+            if step["kind"] == "Dense":
+                loaded.append(DenseStep(weight, bias, str(step["activation"])))
+            else:
+                loaded.append(LayerNormStep(weight, bias, float(step.get("eps", 1e-5))))
+    return tuple(loaded)

@@ -12,15 +12,24 @@ from triton_pooling_contract.tasks import PoolingType
 
 
 def pool_sequences(hidden: np.ndarray, mask: np.ndarray, pooling: PoolingType) -> np.ndarray:
-    """[B, T, H] rows + [B, T] mask → [B, H] (CLS / MEAN / LAST)."""
+    """[B, T, H] rows + [B, T] mask → [B, H] (CLS / MEAN / LAST, and sentence-transformers' MAX / MEAN_SQRT_LEN /
+    WEIGHTED_MEAN)."""
     rows = np.arange(hidden.shape[0])
     if pooling is PoolingType.CLS:
         return hidden[rows, first_index(mask)]
     if pooling is PoolingType.LAST:
         return hidden[rows, last_index(mask)]
+    weights = mask.astype(hidden.dtype)[..., None]
     if pooling is PoolingType.MEAN:
-        weights = mask.astype(hidden.dtype)[..., None]
         return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+    if pooling is PoolingType.MEAN_SQRT_LEN:  # sentence-transformers' mean_sqrt_len_tokens
+        return (hidden * weights).sum(axis=1) / np.sqrt(np.maximum(weights.sum(axis=1), 1e-9))
+    if pooling is PoolingType.MAX:  # padded positions never win
+        return np.where(weights > 0, hidden, -np.inf).max(axis=1)
+    if pooling is PoolingType.WEIGHTED_MEAN:  # sentence-transformers' weightedmean: weight = position from 1
+        positions = np.arange(1, hidden.shape[1] + 1, dtype=hidden.dtype)[None, :] - first_index(mask)[:, None]
+        weighted = weights * positions[..., None]
+        return (hidden * weighted).sum(axis=1) / np.maximum(weighted.sum(axis=1), 1e-9)
     raise ValueError(f"{pooling} is not a sequence pooling method")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from triton_pooling_server.builder import BuildError, BuildRequest, inspect_checkpoint, resolve
@@ -67,9 +69,50 @@ def test_explicit_flags_beat_sentence_transformers(tmp_path):
     assert (model.pooling, d.pooling_type, d.use_activation, d.max_tokens) == (PoolingType.MEAN, PoolingType.MEAN, True, 12)
 
 
-def test_unserved_sentence_transformers_pooling_asks_for_a_flag(tmp_path):
-    with pytest.raises(BuildError, match=r"pooling_mode_max_tokens.*--pooling-type"):
-        build(tmp_path, ckpt_kw=dict(st_pooling={"pooling_mode_max_tokens": True}))
+@pytest.mark.parametrize("flags, pooling", [
+    ({"pooling_mode_max_tokens": True}, PoolingType.MAX), ({"pooling_mode": "weightedmean"}, PoolingType.WEIGHTED_MEAN),
+    ({"pooling_mode_mean_sqrt_len_tokens": True}, PoolingType.MEAN_SQRT_LEN), ({"pooling_mode": "lasttoken"}, PoolingType.LAST),
+])
+def test_every_sentence_transformers_pooling_mode_is_served(tmp_path, flags, pooling):
+    assert build(tmp_path, ckpt_kw=dict(st_pooling=flags)).pooling is pooling
+
+
+def test_combined_pooling_modes_are_refused_naming_them(tmp_path):
+    with pytest.raises(BuildError, match=r"combines the modes 'cls, mean'.*not served; one mode is.*--pooling-type"):
+        build(tmp_path, ckpt_kw=dict(st_pooling={"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True}))
+
+
+def _add_module(path, kind, type_, config=None):
+    modules = json.loads((path / "modules.json").read_text())
+    folder = f"{len(modules)}_{kind}"
+    modules.insert(-1 if modules[-1]["type"].endswith("Normalize") else len(modules),
+                   {"idx": len(modules), "name": str(len(modules)), "path": folder, "type": type_})
+    (path / "modules.json").write_text(json.dumps(modules))
+    (path / folder).mkdir()
+    (path / folder / "config.json").write_text(json.dumps(config or {}))
+
+
+@pytest.mark.parametrize("kind, type_, config, needle", [
+    ("WeightedLayerPooling", "sentence_transformers.models.WeightedLayerPooling", {},
+     r"module 3_WeightedLayerPooling \(sentence_transformers.models.WeightedLayerPooling\), which is not served; "
+     r"served modules: 'Transformer', 'Pooling', 'Dense', 'LayerNorm', 'Normalize'"),
+    ("Custom", "my_package.modules.Custom", {}, r"module 3_Custom \(my_package.modules.Custom\), which is not served"),
+    ("Dense", "sentence_transformers.models.Dense", {"activation_function": "torch.nn.modules.activation.Softsign"},
+     r"uses activation 'torch.nn.modules.activation.Softsign', which is not served; served: 'Identity', 'Tanh'"),
+])
+def test_unserved_pipeline_modules_are_refused_naming_them(tmp_path, kind, type_, config, needle):
+    path = fake_checkpoint(tmp_path / "ckpt", ("BertModel",), st_pooling={"pooling_mode": "mean"}, normalize=True)
+    _add_module(path, kind, type_, config)
+    with pytest.raises(BuildError, match=needle):
+        resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path))
+
+
+def test_a_dense_pipeline_is_embed_only(tmp_path):
+    path = fake_checkpoint(tmp_path / "ckpt", ("BertModel",), st_pooling={"pooling_mode": "cls"})
+    _add_module(path, "Dense", "sentence_transformers.models.Dense", {"activation_function": "torch.nn.modules.activation.Tanh"})
+    assert resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path)).pooling is PoolingType.CLS
+    with pytest.raises(BuildError, match=r"task 'token_embed' does not pool: build it as 'embed'"):
+        resolve(BuildRequest(checkpoint=path, task="token_embed"), inspect_checkpoint(path))
 
 
 def test_pooling_not_valid_for_task_is_refused(tmp_path):

@@ -68,6 +68,7 @@ def _resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
     decisions: list[str] = []
     spell = rules.FLAGS
     task = _resolve_task(request, info, decisions)
+    rules.check_pipeline(info, task)
     explicit = _parse_pooling(request.pooling_type) if request.pooling_type is not None else None
     pooling = rules.pooling_for(task, explicit, info, request.step_tag_id, spell)
     decisions.append(f"pooling {pooling.value.value}: {pooling.reason}")
@@ -191,6 +192,10 @@ def apply_plan(model: ResolvedModel, plan: ServingPlan, flags: TuningFlags | Non
     CPUs the asked runtime or the measured default (DEFAULT_CPU_RUNTIME) for float32."""
     decisions = list(model.decisions)
     runtime = _runtime_for(model, plan, decisions)
+    try:
+        rules.check_head_runtime(model.info, runtime, rules.FLAGS)
+    except rules.NotServable as e:
+        raise BuildError(str(e)) from None
     definition = model.definition
     if runtime is not Runtime.TENSORRT:
         definition = dataclasses.replace(definition, runtime=runtime, intra_op_threads=plan.threads,

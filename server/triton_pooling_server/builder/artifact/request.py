@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from triton_pooling_contract import rules
+from triton_pooling_contract.checkpoint_info import CheckpointInfo
 from triton_pooling_contract.definition import ModelDefinition
 from triton_pooling_contract.parameters import LEAN_RUNTIMES, Runtime
 from triton_pooling_contract.serving import FORMAT_VERSION, GraphOutput
@@ -40,6 +41,7 @@ class ArtifactRequest:
     definition: ModelDefinition  # with checkpoint_path: where the files are on this host
     runtime: Runtime
     pooling: PoolingType
+    checkpoint_info: CheckpointInfo = dataclasses.field(compare=False, default=None)
 
     @classmethod
     def from_definition(cls, definition: ModelDefinition, runtime: Runtime) -> "ArtifactRequest":
@@ -48,10 +50,10 @@ class ArtifactRequest:
                                 f"{', '.join(r.value for r in LEAN_RUNTIMES)} need a built graph")
         try:
             rules.check_runtime(runtime, definition.dtype, None, rules.FLAGS)
-            _, pooling = check_servable(definition)
+            info, pooling = check_servable(definition)
         except (rules.NotServable, ModelConfigError) as e:
             raise CheckpointRefused(str(e)) from None
-        return cls(definition, runtime, pooling)
+        return cls(definition, runtime, pooling, info)
 
     @property
     def graph_output(self) -> GraphOutput:
@@ -77,12 +79,15 @@ class ArtifactRequest:
                     digest.update(block)
         return digest.hexdigest()[:32]
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """The model's key: its graph's, and what the description adds (task, pooling, token limit, the checkpoint
         as the config names it: a model serves only the checkpoint its config names)."""
         s = self.definition
-        model = (self.graph_key, s.task.value, self.pooling.value, s.max_tokens, s.checkpoint)
+        from .st_head import pipeline_digest, pipeline_of
+
+        model = (self.graph_key, s.task.value, self.pooling.value, s.max_tokens, s.checkpoint,
+                 pipeline_digest(s.checkpoint_path, pipeline_of(self)))
         return hashlib.sha256(repr(model).encode()).hexdigest()[:32]
 
     @property

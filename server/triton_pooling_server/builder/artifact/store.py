@@ -13,9 +13,12 @@ import os
 import shutil
 from pathlib import Path
 
+from triton_pooling_contract.parameters import LOSSY_RUNTIMES
 from triton_pooling_contract.serving import DESCRIPTION_FILE, DescriptionError, ServingDescription
 
 from .request import ArtifactError, ArtifactRequest
+from .parity import LOSSY_SANITY_TOLERANCE
+from .st_head import PIPELINE_TOLERANCE, check_pipeline_parity, write_head
 
 CACHE_ENV = "TRITON_POOLING_CACHE"
 GRAPH_FACTS = "graph.json"  # a ServingDescription whose task-level fields the model's own replaces
@@ -64,7 +67,16 @@ def cached_artifact(request: ArtifactRequest, cache_dir: Path | None = None, log
             for source in graph.iterdir():
                 if source.name != GRAPH_FACTS:
                     _place(source, tmp / source.name)
+            description = dataclasses.replace(description, head=write_head(request, tmp))
             (tmp / DESCRIPTION_FILE).write_text(description.to_json(), encoding="utf-8")
+            error = check_pipeline_parity(request, tmp)
+            if error is not None:
+                tolerance = LOSSY_SANITY_TOLERANCE if request.runtime in LOSSY_RUNTIMES else PIPELINE_TOLERANCE
+                if not error <= tolerance:
+                    raise ArtifactError(f"the served pipeline of {s.checkpoint_path} under runtime {request.runtime.value!r} "
+                                        f"differs from sentence-transformers by {error:.2e} (max-abs > {tolerance:.0e}); "
+                                        "not served")
+                log(f"  the whole sentence-transformers pipeline within {error:.1e} of SentenceTransformer.encode")
             shutil.rmtree(entry, ignore_errors=True)
             os.rename(tmp, entry)
         finally:

@@ -1,0 +1,99 @@
+"""Build time: a sentence-transformers pipeline's modules after pooling (Dense, LayerNorm) as numpy arrays for the
+lean stub (HEAD_FILE + the steps serving.json lists), and the served model checked against
+`SentenceTransformer(folder).encode` itself — the whole pipeline, not the bare transformer."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from triton_pooling_contract.serving import HEAD_FILE
+from triton_pooling_contract.st_pipeline import Pipeline, activation_name
+
+from .request import ArtifactError, ArtifactRequest
+
+# Texts of mixed lengths for the check (the exported graph must not bake in one padding).
+PARITY_TEXTS = ("hi", "a considerably longer sentence with many more words than the other texts have in it",
+                "mid length text", "word " * 40)
+PIPELINE_TOLERANCE = 1e-5
+
+
+def pipeline_of(request: ArtifactRequest) -> Pipeline | None:
+    info = request.checkpoint_info
+    return info.sentence_transformers.pipeline if info.sentence_transformers else None
+
+
+def pipeline_digest(checkpoint: Path, pipeline: Pipeline | None) -> str:
+    """Hash of the module folders' files (Dense weights, configs): they shape the served head."""
+    digest = hashlib.sha256()
+    for module in pipeline.modules if pipeline else ():
+        if not module.path:
+            continue
+        for path in sorted(p for p in (checkpoint / module.path).rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(checkpoint)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def write_head(request: ArtifactRequest, folder: Path) -> tuple[dict, ...]:
+    """HEAD_FILE in `folder` with the head modules' weights; returns the steps serving.json lists."""
+    pipeline = pipeline_of(request)
+    if pipeline is None or not pipeline.head:
+        return ()
+    steps, arrays = [], {}
+    for i, module in enumerate(pipeline.head):
+        weights = _module_weights(request, module.path)
+        prefix = "linear" if module.kind == "Dense" else "norm"
+        arrays[f"{i}.weight"] = weights[f"{prefix}.weight"]
+        if f"{prefix}.bias" in weights:
+            arrays[f"{i}.bias"] = weights[f"{prefix}.bias"]
+        if module.kind == "Dense":
+            steps.append({"kind": "Dense", "activation": activation_name(module), "bias": f"{prefix}.bias" in weights})
+        else:
+            steps.append({"kind": "LayerNorm", "eps": 1e-5})  # sentence-transformers' LayerNorm: torch's default eps
+    np.savez(folder / HEAD_FILE, **arrays)
+    return tuple(steps)
+
+
+def _module_weights(request: ArtifactRequest, relative: str) -> dict[str, np.ndarray]:
+    folder = request.definition.checkpoint_path / relative
+    if (folder / "model.safetensors").is_file():
+        from safetensors.numpy import load_file
+
+        return {k: v.astype(np.float32) for k, v in load_file(str(folder / "model.safetensors")).items()}
+    if (folder / "pytorch_model.bin").is_file():
+        if not request.definition.allow_unsafe_weights:
+            raise ArtifactError(f"{folder} has pickled weights (pytorch_model.bin) only; they load only with "
+                                "--allow-unsafe-weights")
+        import torch
+
+        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        return {k: v.float().numpy() for k, v in state.items()}
+    raise ArtifactError(f"{folder} holds no weights (model.safetensors or pytorch_model.bin)")
+
+
+def check_pipeline_parity(request: ArtifactRequest, entry: Path) -> float | None:
+    """The served embeddings of a sentence-transformers folder against SentenceTransformer.encode (max-abs);
+    None where there is no pipeline to compare (not an embed model of such a folder)."""
+    from triton_pooling_contract.tasks import PoolingTask
+
+    if pipeline_of(request) is None or request.definition.task is not PoolingTask.EMBED:
+        return None
+    from sentence_transformers import SentenceTransformer
+
+    from triton_pooling_backend.loading import Instance
+    from triton_pooling_backend.service import PoolingService
+
+    reference = SentenceTransformer(str(request.definition.checkpoint_path), device="cpu",
+                                    trust_remote_code=request.definition.trust_remote_code)
+    expected = reference.encode(list(PARITY_TEXTS), convert_to_numpy=True, normalize_embeddings=False)
+    service = PoolingService.load(request.definition, Instance(entry))
+    answer = service.handle([{"TEXT": np.array([[t.encode()] for t in PARITY_TEXTS], dtype=object)}])[0]
+    if isinstance(answer, Exception):
+        raise ArtifactError(f"the built model of {request.definition.checkpoint_path} cannot answer: {answer}")
+    served = answer["EMBEDDING"]
+    if served.shape != expected.shape:
+        raise ArtifactError(f"the built model of {request.definition.checkpoint_path} gives vectors of shape "
+                            f"{served.shape[1:]}, sentence-transformers {expected.shape[1:]}: not served")
+    return float(np.abs(served - expected).max())
