@@ -50,6 +50,8 @@ class CheckpointInfo:
     id2label: tuple[str, ...] = ()  # class names by index, from config.json's id2label; () when it has none
     problem_type: str | None = None  # transformers' problem_type (regression, single/multi-label classification)
     auto_map: tuple[str, ...] = ()  # config.json auto_map keys: the checkpoint brings its own code
+    # A sentence-transformers CrossEncoder's own activation (a torch.nn class path), where the folder names one
+    cross_encoder_activation: str | None = None
 
 
 class CheckpointError(ValueError):
@@ -75,6 +77,7 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
         uses_token_types=int(config.get("type_vocab_size") or 0) >= 2,
         token_limit=_token_limit(path, config),
         problem_type=config.get("problem_type") or None,
+        cross_encoder_activation=_cross_encoder_activation(path, config),
         auto_map=tuple(sorted(config.get("auto_map") or ())),
     )
 
@@ -88,6 +91,18 @@ def _id2label(value) -> tuple[str, ...]:
     except (TypeError, ValueError):
         return ()
     return tuple(by_index[i] for i in range(len(by_index))) if sorted(by_index) == list(range(len(by_index))) else ()
+
+
+def _cross_encoder_activation(path: Path, config: dict) -> str | None:
+    """Where sentence-transformers' CrossEncoder keeps it: config_sentence_transformers.json (v5+), then config.json's
+    `sentence_transformers.activation_fn`, then the pre-v4 `sbert_ce_default_activation_function`."""
+    st_config = _read_json(path / "config_sentence_transformers.json") or {}
+    if st_config.get("model_type") == "CrossEncoder" and st_config.get("activation_fn"):
+        return str(st_config["activation_fn"])
+    nested = config.get("sentence_transformers")
+    if isinstance(nested, dict) and nested.get("activation_fn"):
+        return str(nested["activation_fn"])
+    return str(config["sbert_ce_default_activation_function"]) if config.get("sbert_ce_default_activation_function") else None
 
 
 def _token_limit(path: Path, config: dict) -> int | None:

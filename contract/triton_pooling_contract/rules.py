@@ -129,9 +129,24 @@ def check_runtime(runtime: Runtime, dtype: DType, gpu_placement: str | None, spe
                           f"{spell.runtime} torch")
 
 
-def classifier_activation(problem_type: str | None, num_labels: int | None) -> Activation:
-    """vLLM's rule: HF `problem_type` wins; otherwise sigmoid for one label, softmax for several (transformers'
-    default is 2 labels when a config names none)."""
+# A CrossEncoder's activation_fn -> ours (torch.nn.modules.* only: anything else would run the checkpoint's code).
+CROSS_ENCODER_ACTIVATIONS = {
+    "torch.nn.modules.linear.Identity": Activation.NONE,
+    "torch.nn.modules.activation.Sigmoid": Activation.SIGMOID,
+    "torch.nn.modules.activation.Softmax": Activation.SOFTMAX,
+}
+
+
+def classifier_activation(problem_type: str | None, num_labels: int | None,
+                          cross_encoder_activation: str | None = None) -> Activation:
+    """A sentence-transformers CrossEncoder's own activation where its folder names one (as CrossEncoder.predict
+    and vLLM apply it); else vLLM's rule: HF `problem_type` wins; otherwise sigmoid for one label, softmax for
+    several (transformers' default is 2 labels when a config names none)."""
+    if cross_encoder_activation is not None:
+        if cross_encoder_activation not in CROSS_ENCODER_ACTIVATIONS:
+            raise NotServable(f"the checkpoint's cross-encoder activation {cross_encoder_activation!r} is not served; "
+                              f"served: {listing(CROSS_ENCODER_ACTIVATIONS)}")
+        return CROSS_ENCODER_ACTIVATIONS[cross_encoder_activation]
     if problem_type == "regression":
         return Activation.NONE
     if problem_type == "multi_label_classification":

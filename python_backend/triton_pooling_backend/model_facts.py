@@ -59,6 +59,11 @@ def facts_from_hf(definition: ModelDefinition, info: CheckpointInfo, pooling: Po
                   with_token_types: bool) -> ModelFacts:
     """From a transformers config and tokenizer (build time and the torch runtime)."""
     num_labels = int(getattr(hf_config, "num_labels", 0) or 0)
+    try:
+        activation = definition.activation or rules.classifier_activation(
+            getattr(hf_config, "problem_type", None), num_labels, info.cross_encoder_activation)
+    except rules.NotServable as e:
+        raise ModelConfigError(str(e)) from None
     if definition.returned_token_ids:
         try:
             rules.check_returned_token_ids(definition.returned_token_ids, num_labels, rules.PARAMETERS)
@@ -71,8 +76,7 @@ def facts_from_hf(definition: ModelDefinition, info: CheckpointInfo, pooling: Po
         num_labels=num_labels,
         vocab_size=int(hf_config.vocab_size),
         pad_token_id=pad_token_id_of(tokenizer, hf_config),
-        activation=definition.activation or rules.classifier_activation(getattr(hf_config, "problem_type", None),
-                                                                        num_labels),
+        activation=activation,
         graph_inputs=BASE_INPUTS + ((TOKEN_TYPES,) if with_token_types else ()),
         graph_output=graph_output_for(definition.task, pooling),
     )

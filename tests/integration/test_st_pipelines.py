@@ -4,7 +4,9 @@ on one real tritonserver and compared with `SentenceTransformer(folder).encode` 
 
 The shapes: LaBSE's (CLS, Dense with tanh to a smaller size, Normalize), EmbeddingGemma's (mean, two Dense layers
 up and back down, Normalize), every other Pooling mode (max, mean_sqrt_len_tokens, weightedmean, lasttoken), and
-a Dense without bias and with GELU followed by a LayerNorm and no Normalize.
+a Dense without bias and with GELU followed by a LayerNorm and no Normalize. And cross-encoders saved by
+`CrossEncoder.save` with their own activation (Identity: raw logits, as the ms-marco models ship), whose default
+scores must equal `CrossEncoder.predict`.
 """
 
 from __future__ import annotations
@@ -57,8 +59,33 @@ def served(tmp_path_factory, checkpoints):
         SentenceTransformer(modules=[Transformer(str(checkpoints["bert-embed"])), *modules()]).save(str(folder))
         folders[name] = folder
         assert main(["build", str(folder), "--repository", str(root / "repository"), "--name", name]) == 0, name
+    from sentence_transformers import CrossEncoder
+
+    from support.checkpoints import make_checkpoint
+
+    one_label = make_checkpoint("bert-seq-3", root / "bert-seq-1", seed=5, num_labels=1)
+    for name, activation in CROSS_ENCODERS.items():
+        folder = root / name
+        CrossEncoder(str(one_label), activation_fn=activation()).save(str(folder))
+        folders[name] = folder
+        assert main(["build", str(folder), "--repository", str(root / "repository"), "--name", name]) == 0, name
     with running_triton(root / "repository", root / "tritonserver.log") as server:
         yield server, folders
+
+
+CROSS_ENCODERS = {"ce_identity": lambda: torch.nn.Identity(), "ce_sigmoid": lambda: torch.nn.Sigmoid()}
+PAIRS = [("what is the capital of France?", "Paris is the capital of France."), ("hi", "a b c d e f g")]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("name", list(CROSS_ENCODERS))
+def test_cross_encoder_scores_equal_cross_encoder_predict(served, name, protocol):
+    from sentence_transformers import CrossEncoder
+
+    server, folders = served
+    expected = CrossEncoder(str(folders[name]), device="cpu").predict(PAIRS, convert_to_numpy=True)
+    out = infer(protocol, server, name, [q for q, _ in PAIRS], pairs=[d for _, d in PAIRS])[Tensor.SCORES]
+    assert np.abs(out[:, 0] - expected).max() <= TOL, (out[:, 0], expected)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

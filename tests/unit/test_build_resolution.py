@@ -163,3 +163,40 @@ def test_pickled_weights_need_an_explicit_flag(tmp_path):
 def test_not_a_checkpoint(tmp_path):
     with pytest.raises(BuildError, match=r"not a Hugging Face checkpoint.*config.json"):
         inspect_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("where, value, activation", [
+    ("st_config", "torch.nn.modules.linear.Identity", "none"),
+    ("config", "torch.nn.modules.activation.Sigmoid", "sigmoid"),
+    ("legacy", "torch.nn.modules.linear.Identity", "none"),
+])
+def test_a_cross_encoders_own_activation_is_recorded(tmp_path, where, value, activation):
+    path = fake_checkpoint(tmp_path / "ckpt", ("BertForSequenceClassification",), num_labels=1)
+    config = json.loads((path / "config.json").read_text())
+    if where == "st_config":
+        (path / "config_sentence_transformers.json").write_text(json.dumps({"model_type": "CrossEncoder",
+                                                                           "activation_fn": value}))
+    elif where == "config":
+        config["sentence_transformers"] = {"activation_fn": value}
+    else:
+        config["sbert_ce_default_activation_function"] = value
+    (path / "config.json").write_text(json.dumps(config))
+    model = resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path))
+    assert model.definition.to_parameters()["activation"] == activation
+    assert any(f"activation {activation}: the cross-encoder's activation_fn {value}" in d for d in model.decisions)
+
+
+def test_a_classifiers_activation_follows_vllms_rule_without_one(tmp_path):
+    one = build(tmp_path / "a", ("BertForSequenceClassification",), ckpt_kw=dict(num_labels=1))
+    three = build(tmp_path / "b", ("BertForSequenceClassification",), ckpt_kw=dict(num_labels=3))
+    assert (one.definition.activation.value, three.definition.activation.value) == ("sigmoid", "softmax")
+
+
+def test_an_unknown_cross_encoder_activation_is_refused_naming_it(tmp_path):
+    path = fake_checkpoint(tmp_path / "ckpt", ("BertForSequenceClassification",), num_labels=1)
+    config = json.loads((path / "config.json").read_text())
+    config["sentence_transformers"] = {"activation_fn": "my_pkg.Scaled"}
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BuildError, match=r"cross-encoder activation 'my_pkg.Scaled' is not served; served: "
+                                         r"'torch.nn.modules.linear.Identity'"):
+        resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path))

@@ -22,7 +22,8 @@ class HeadStep(StepModel):
     def setup(self) -> None:
         self.definition = definition = self.step_definition()
         info, pooling = check_servable(definition)
-        activation = definition.activation or rules.classifier_activation(info.problem_type, info.num_labels)
+        activation = definition.activation or rules.classifier_activation(info.problem_type, info.num_labels,
+                                                                                   info.cross_encoder_activation)
         self.pooler = pooler_for(definition.task, pooling, ENCODER_GRAPH_OUTPUT[definition.task], activation,
                                  definition.step_tag_id, definition.returned_token_ids)
         self.encoded_name = self.config["input"][0]["name"]

@@ -103,9 +103,10 @@ def _classifier_activation(info: CheckpointInfo, task: PoolingTask, decisions: l
     """Written for classifiers, so every runtime (the ensemble's head step included) reads one decision."""
     if task not in (PoolingTask.SEQ_CLASSIFY, PoolingTask.TOKEN_CLASSIFY):
         return None
-    activation = rules.classifier_activation(info.problem_type, info.num_labels)
-    decisions.append(f"activation {activation.value}: {info.num_labels or 2} label(s), problem_type "
-                     f"{info.problem_type or 'not set'} (vLLM's rule)")
+    activation = rules.classifier_activation(info.problem_type, info.num_labels, info.cross_encoder_activation)
+    source = (f"the cross-encoder's activation_fn {info.cross_encoder_activation}" if info.cross_encoder_activation
+              else f"{info.num_labels or 2} label(s), problem_type {info.problem_type or 'not set'} (vLLM's rule)")
+    decisions.append(f"activation {activation.value}: {source}")
     return activation
 
 
