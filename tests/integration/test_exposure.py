@@ -1,6 +1,6 @@
 """Exposure defaults on the real server: `serve` listens on loopback only, model control (load/unload
-over the API) is off unless asked for, and a checkpoint needing remote code or pickled weights
-refuses to load with a clear message — and runs none of that code."""
+over the API) is off unless asked for and, with an API key, needs that key; a checkpoint needing remote
+code or pickled weights refuses to load with a clear message — and runs none of that code."""
 
 from __future__ import annotations
 
@@ -115,3 +115,33 @@ def test_remote_code_is_not_run_unless_trusted(control_server, checkpoints, tmp_
     message = _load_error(control_server, ModelSpec("remote_code", ModelDefinition(PoolingTask.SEQ_CLASSIFY, str(remote))))
     assert "trust_remote_code" in message, message
     assert not marker.exists(), "the checkpoint's own code ran without trust_remote_code"
+
+
+def test_model_control_with_an_api_key_needs_the_key_and_opens_nothing_else(tmp_path):
+    """Two restriction groups on one server: the repository API keyed to the user's key, the rest to the
+    launcher's secret (which the key does not open)."""
+    from triton_pooling_server.launch.triton import API_KEY_HEADER
+
+    with running_triton(tmp_path, tmp_path / "keyed.log", model_control=True, api_key="user-key") as server:
+        http = httpclient.InferenceServerClient(server.options.http_url)
+        grpc = grpcclient.InferenceServerClient(server.options.grpc_url)
+        key = {API_KEY_HEADER: "user-key"}
+        try:
+            for call in (lambda h: http.load_model("absent", headers=h), lambda h: grpc.load_model("absent", headers=h),
+                         lambda h: http.get_model_repository_index(headers=h)):
+                with pytest.raises(InferenceServerException, match="restricted"):
+                    call({})
+                with pytest.raises(InferenceServerException, match="restricted"):
+                    call({API_KEY_HEADER: "wrong"})
+            assert http.get_model_repository_index(headers=key) == []
+            # Triton 2.51 looks for a gRPC restriction header under its own prefix.
+            grpc_key = {f"triton-grpc-protocol-{API_KEY_HEADER}": "user-key"}
+            assert grpc.get_model_repository_index(headers=grpc_key, as_json=True) == {}
+            with pytest.raises(InferenceServerException) as absent:
+                http.load_model("absent", headers=key)
+            assert "restricted" not in str(absent.value), str(absent.value)  # let through: the model is missing
+            with pytest.raises(InferenceServerException, match="restricted"):
+                http.update_log_settings({"log_verbose_level": 1}, headers=key)
+        finally:
+            http.close()
+            grpc.close()

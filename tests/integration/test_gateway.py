@@ -223,6 +223,28 @@ def test_openai_sdk(gateway, triton_server):
     assert "embed (embed)" in str(missing.value)
 
 
+def test_openai_sdk_with_an_api_key(triton_server, tmp_path, monkeypatch):
+    """The key from TRITON_POOLING_API_KEY; the SDK sends it as `Authorization: Bearer`, a wrong one is the
+    SDK's AuthenticationError (401 in OpenAI's error shape)."""
+    import openai
+
+    monkeypatch.setenv("TRITON_POOLING_API_KEY", "sdk-test-key")
+    keyed = RunningGateway(triton_server.options.grpc_url, tmp_path / "keyed.log")
+    try:
+        keyed.wait_listening(120)
+        good = openai.OpenAI(base_url=keyed.url + "/v1", api_key="sdk-test-key", max_retries=0)
+        out = good.embeddings.create(model="embed", input=TEXTS[0], encoding_format="float")
+        close(out.data[0].embedding, infer("grpc", triton_server, "embed", TEXTS[:1])[Tensor.EMBEDDING][0])
+        with pytest.raises(openai.AuthenticationError) as refused:
+            openai.OpenAI(base_url=keyed.url + "/v1", api_key="wrong", max_retries=0).embeddings.create(
+                model="embed", input="x")
+        assert "invalid API key" in str(refused.value)
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=keyed.url + "/v1", api_key="wrong", max_retries=0).models.list()
+    finally:
+        assert keyed.stop() == 0
+
+
 @pytest.mark.parametrize("case,path,payload,status,param,needle", [
     ("malformed JSON", "/v1/embeddings", b"{oops", 400, None, "not valid JSON"),
     ("wrong field type", "/v1/embeddings", {"model": "embed", "input": "x", "dimensions": "8"}, 400, "dimensions", "integer"),

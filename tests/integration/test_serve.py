@@ -1,6 +1,7 @@
 """`triton-pooling serve` as a new user meets it, on the real server and without `--log-file`: a model
 that fails to load is named with its reason, a taken port is refused before anything is "ready",
-and Ctrl-C / SIGTERM at start-up or in steady state leave no process and no shared memory behind."""
+`--model-control` on a network address without an API key is refused, and Ctrl-C / SIGTERM / SIGQUIT at
+start-up or in steady state leave no process and no shared memory behind."""
 
 from __future__ import annotations
 
@@ -109,7 +110,8 @@ def test_ctrl_c_during_startup_leaves_nothing(tiny_repository, tmp_path):
     assert "triton-pooling is ready" not in serve.output()
 
 
-def test_sigterm_in_steady_state_leaves_nothing(tiny_repository, tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGQUIT])  # SIGHUP: test_hostile_gateway.py
+def test_sigterm_in_steady_state_leaves_nothing(tiny_repository, tmp_path, stop_signal):
     serve = ServeCommand(tiny_repository, tmp_path / "unused.log", log_file=False).start()
     serve.wait_ready()
     deadline = time.monotonic() + 60
@@ -119,9 +121,9 @@ def test_sigterm_in_steady_state_leaves_nothing(tiny_repository, tmp_path):
     pids, regions = _our_processes(serve)
     assert len(regions) == 2, "two instances, two stubs"
     started = time.monotonic()
-    os.kill(serve.process.pid, signal.SIGTERM)
+    os.kill(serve.process.pid, stop_signal)
     assert serve.wait_exit(60) == 0, serve.output()
-    print(f"SIGTERM to exit: {time.monotonic() - started:.1f} s")
+    print(f"{stop_signal.name} to exit: {time.monotonic() - started:.1f} s")
     _assert_nothing_left(pids, regions)
 
 
@@ -165,3 +167,12 @@ def test_gateway_port_starts_the_gateway_beside_triton_and_stops_it(tmp_path):
     os.kill(serve.process.pid, signal.SIGTERM)
     assert serve.wait_exit(60) == 0, serve.output()
     _assert_nothing_left(pids, regions)
+
+
+def test_model_control_on_a_network_address_without_an_api_key_is_refused(tmp_path):
+    serve = ServeCommand(tmp_path, tmp_path / "unused.log", "--host", "0.0.0.0", "--model-control", log_file=False)
+    serve.start()
+    assert serve.wait_exit(60) == 1
+    output = serve.output()
+    assert "run code" in output and "--api-key" in output and "triton-pooling is ready" not in output, output
+    assert descendants(serve.process.pid) == []

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from triton_pooling.errors import PoolingTimeoutError, ServerUnavailableError, classify_error
-from triton_pooling_server.gateway.app import create_app
+from triton_pooling_server.gateway.app import create_app, runner_options
 from triton_pooling_server.gateway.settings import GatewaySettings
 
 
@@ -37,13 +37,24 @@ class FakeTriton:
             _config("ner", "token_classify"))}
         self.fail: Exception | None = None
         self.requests: list[tuple[str, dict]] = []
+        self.queue_timeouts: list[float | None] = []
+        self.in_flight = self.most_in_flight = 0
+        self.gate: asyncio.Event | None = None  # when set, inferences wait for it
 
-    async def infer(self, model, tensors, outputs, timeout=None):
-        await asyncio.sleep(0)
+    async def infer(self, model, tensors, outputs, timeout=None, queue_timeout=None):
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:  # a probe (it carries a queue timeout) keeps its deadline, timing out as the pool reports it
+            await asyncio.wait_for(self.gate.wait() if self.gate else asyncio.sleep(0), queue_timeout and timeout)
+        except asyncio.TimeoutError as e:
+            raise classify_error(e, f"model {model!r}") from e
+        finally:
+            self.in_flight -= 1
         if self.fail is not None:
             raise self.fail
         arrays = {name: array for name, array, _ in tensors}
         self.requests.append((model, arrays))
+        self.queue_timeouts.append(queue_timeout)
         if "TEXT" in arrays:
             texts = [row[0].decode() for row in arrays["TEXT"]]
         else:
@@ -73,6 +84,9 @@ class FakeTriton:
             raise self.fail
         return True
 
+    async def model_ready(self, name, timeout):
+        return name in self.configs
+
     async def loaded_models(self):
         return [{"name": n, "version": "1"} for n in self.configs]
 
@@ -83,19 +97,39 @@ class FakeTriton:
         pass
 
 
-def call(fake: FakeTriton, method: str, path: str, body=None, raw: bytes | None = None, **settings):
-    """One request to a fresh app over a real socket; returns (status, headers, JSON or text)."""
+class _Server(TestServer):
+    """TestServer with the gateway's server options (TestServer drops its constructor's extra arguments)."""
+
+    def __init__(self, app, options: dict):
+        super().__init__(app)
+        self._options = options
+
+    async def _make_runner(self, **kwargs):
+        return await super()._make_runner(**kwargs, **self._options)
+
+
+def serving(fake: FakeTriton, **settings) -> TestClient:
+    """A fresh app over a real loopback socket (`async with serving(...) as client`)."""
+    settings = GatewaySettings("fake:1", **settings)
+    return TestClient(_Server(create_app(settings, pool=fake), runner_options(settings)))
+
+
+async def answer(client: TestClient, method: str, path: str, body=None, raw: bytes | None = None, headers=None):
+    """(status, headers, JSON or text) of one request."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body))
+    response = await client.request(method, path, data=data, headers=headers)
+    text = await response.text()
+    try:
+        return response.status, response.headers, json.loads(text)
+    except ValueError:
+        return response.status, response.headers, text
+
+
+def call(fake: FakeTriton, method: str, path: str, body=None, raw: bytes | None = None, headers=None, **settings):
+    """One request to a fresh app; returns (status, headers, JSON or text)."""
     async def go():
-        app = create_app(GatewaySettings("fake:1", **settings), pool=fake)
-        async with TestClient(TestServer(app)) as client:
-            data = raw if raw is not None else (None if body is None else json.dumps(body))
-            response = await client.request(method, path, data=data)
-            text = await response.text()
-            try:
-                payload = json.loads(text)
-            except ValueError:
-                payload = text
-            return response.status, response.headers, payload
+        async with serving(fake, **settings) as client:
+            return await answer(client, method, path, body, raw, headers)
     return asyncio.run(go())
 
 
@@ -254,19 +288,140 @@ def test_models_health_metrics(fake):
     assert status == 200 and headers["Content-Type"].startswith("text/plain") and "requests_in_flight" in text
 
 
-def test_health_fails_when_a_probe_inference_fails(fake):
+def _probe_failing(fake: FakeTriton, model: str, error: Exception) -> None:
     original = fake.infer
 
-    async def broken(model, *args, **kwargs):
-        if model == "ner":
-            raise ServerUnavailableError("model 'ner': Stub process 'ner_0_0' is not healthy.")
-        return await original(model, *args, **kwargs)
+    async def infer(name, *args, **kwargs):
+        if name == model and kwargs.get("queue_timeout") is not None:  # only the /health probe
+            raise error
+        return await original(name, *args, **kwargs)
 
-    fake.infer = broken
-    status, headers, body = call(fake, "GET", "/health")
-    assert status == 503 and headers["Retry-After"] == "1"
-    assert "'ner'" in body["error"]["message"] and "not healthy" in body["models"]["ner"]
+    fake.infer = infer
+
+
+@pytest.mark.parametrize("error,status,state", [
+    (ServerUnavailableError("model 'ner': Stub process 'ner_0_0' is not healthy."), 503, "not healthy"),
+    (ServerUnavailableError("x", server_message="Exceeds maximum queue size"), 200, "busy: Exceeds maximum queue"),
+    (ServerUnavailableError("x", server_message="Request timeout expired"), 200, "busy: Request timeout expired"),
+    (PoolingTimeoutError("model 'ner': timed out"), 200, "busy: no answer within 1.5 s"),
+])
+def test_health_dead_is_unready_and_busy_is_ready(fake, error, status, state):
+    _probe_failing(fake, "ner", error)
+    got, headers, body = call(fake, "GET", "/health")
+    assert got == status and state in body["models"]["ner"], body
     assert body["models"]["embed"] == "ready"
+    if status == 503:
+        assert headers["Retry-After"] == "1" and "'ner'" in body["error"]["message"]
+    assert set(fake.queue_timeouts) == {0.5}, "every probe carries its own queue timeout"
+
+
+def test_health_a_model_silent_past_the_stall_window_is_unready(fake, monkeypatch):
+    from triton_pooling_server.gateway.triton import health
+
+    _probe_failing(fake, "ner", PoolingTimeoutError("timed out"))
+    monkeypatch.setattr(health, "STALLED_AFTER_S", 0.0)
+    status, _, body = call(fake, "GET", "/health")
+    assert status == 503 and body["models"]["ner"].startswith("stalled"), body
+
+
+def test_health_answers_in_time_while_every_inference_is_stuck_behind_user_traffic(fake):
+    async def go():
+        fake.gate = asyncio.Event()  # the models are saturated: no inference finishes
+        async with serving(fake, probe_timeout=0.2) as client:
+            user = asyncio.ensure_future(answer(client, "POST", "/v1/embeddings", {"input": "x"}))
+            started = asyncio.get_running_loop().time()
+            status, _, body = await answer(client, "GET", "/health")
+            took = asyncio.get_running_loop().time() - started
+            fake.gate.set()
+            return status, body, took, (await user)[0]
+
+    status, body, took, user = asyncio.run(go())
+    assert status == 200 and all(v.startswith("busy") for v in body["models"].values()), body
+    assert took < 2.0 and user == 200, took
+
+
+KEY = "s3cret-key"
+INFERENCE_ROUTES = [("POST", "/v1/embeddings"), ("POST", "/pooling"), ("POST", "/classify"), ("POST", "/score"),
+                    ("POST", "/rerank"), ("POST", "/v1/rerank"), ("POST", "/v2/rerank"), ("GET", "/v1/models"),
+                    ("GET", "/v1/models/embed")]
+
+
+def test_api_key_guards_every_route_but_the_probes(fake):
+    async def go():
+        async with serving(fake, api_key=KEY) as client:
+            for method, path in INFERENCE_ROUTES:
+                for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {KEY}"},
+                                {"Authorization": "Bearer \u00e9t\u00e9"}):
+                    status, got, body = await answer(client, method, path, {"input": "x"}, headers=headers)
+                    assert status == 401 and got["WWW-Authenticate"].startswith("Bearer"), (path, headers, body)
+                    _error(body, 401, None, "API key")
+            good = {"Authorization": f"Bearer {KEY}"}
+            ok = await answer(client, "POST", "/v1/embeddings", {"input": "x"}, headers=good)
+            models = await answer(client, "GET", "/v1/models", headers={"authorization": f"bearer {KEY}"})
+            open_ = [(await answer(client, "GET", path))[0] for path in ("/health", "/metrics")]
+            return ok[0], models[0], open_
+
+    assert asyncio.run(go()) == (200, 200, [200, 200])
+
+
+def test_past_max_concurrent_requests_is_429_at_once_and_probes_still_answer(fake):
+    async def go():
+        fake.gate = asyncio.Event()
+        async with serving(fake, max_concurrent_requests=2) as client:
+            held = [asyncio.ensure_future(answer(client, "POST", "/v1/embeddings", {"input": f"t{i}"})) for i in range(2)]
+            while fake.in_flight < 2:
+                await asyncio.sleep(0.01)
+            shed = await answer(client, "POST", "/v1/embeddings", {"input": "third"})
+            metrics = await answer(client, "GET", "/metrics")
+            fake.gate.set()
+            return shed, metrics[0], [(await h)[0] for h in held]
+
+    (status, headers, body), metrics, held = asyncio.run(go())
+    assert status == 429 and headers["Retry-After"] == "1" and held == [200, 200] and metrics == 200
+    _error(body, 429, None, "--max-concurrent-requests 2")
+
+
+def test_past_the_body_bytes_in_flight_is_429(fake):
+    async def go():
+        fake.gate = asyncio.Event()
+        async with serving(fake, max_body_bytes=1000, max_body_bytes_in_flight=1500) as client:
+            held = asyncio.ensure_future(answer(client, "POST", "/v1/embeddings", {"input": "x" * 900}))
+            while fake.in_flight < 1:
+                await asyncio.sleep(0.01)
+            shed = await answer(client, "POST", "/v1/embeddings", {"input": "y" * 900})
+            small = asyncio.ensure_future(answer(client, "POST", "/v1/embeddings", {"input": "z"}))
+            await asyncio.sleep(0.05)
+            fake.gate.set()
+            return shed, (await held)[0], (await small)[0]
+
+    (status, _, body), held, small = asyncio.run(go())
+    assert status == 429 and held == 200 and small == 200
+    _error(body, 429, None, "--max-body-bytes-in-flight 1500")
+
+
+async def _raw_exchange(client: TestClient, data: bytes, wait: float) -> tuple[bytes, float]:
+    """Send `data` on a bare connection; what comes back until the server closes it, and when it closed."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    started = asyncio.get_running_loop().time()
+    writer.write(data)
+    received = await asyncio.wait_for(reader.read(-1), wait)
+    writer.close()
+    return received, asyncio.get_running_loop().time() - started
+
+
+def test_a_trickled_body_is_408_and_idle_connections_close(fake):
+    async def go():
+        async with serving(fake, body_timeout=0.3, keepalive_timeout=0.5) as client:
+            slow = await _raw_exchange(client, b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                                               b"Content-Type: application/json\r\n\r\n{\"inp", 5)
+            headers_never_end = await _raw_exchange(client, b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n", 5)
+            idle = await _raw_exchange(client, b"", 5)
+            return slow, headers_never_end, idle
+
+    (slow, slow_s), (partial, partial_s), (idle, idle_s) = asyncio.run(go())
+    assert slow.startswith(b"HTTP/1.1 408") and b"--body-timeout" in slow and 0.3 <= slow_s < 4, (slow, slow_s)
+    assert partial == b"" and 0.4 <= partial_s < 3, partial_s  # closed by the keep-alive timeout
+    assert idle == b"" and 0.4 <= idle_s < 3, idle_s
 
 
 def test_the_gateway_imports_neither_torch_nor_transformers():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import numpy as np
+import orjson
 import pytest
 
 from triton_pooling.errors import (InternalServerError, InvalidRequestError, ModelNotFoundError,
@@ -127,7 +128,8 @@ def test_base64_is_little_endian_float32_as_the_openai_sdk_reads_it():
     assert np.array_equal(np.frombuffer(base64.b64decode(half), dtype="<f2"), data.astype(np.float16))
     grid = np.arange(6, dtype=np.float32).reshape(2, 3)  # token-level data: row-major bytes
     assert np.array_equal(np.frombuffer(base64.b64decode(Encoding("base64").encode(grid)), "<f4"), grid.ravel())
-    assert Encoding().encode(grid) == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    assert orjson.loads(orjson.dumps(Encoding().encode(grid), option=orjson.OPT_SERIALIZE_NUMPY)) == \
+        [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
 
 
 def test_bfloat16_rounds_to_nearest_even():
@@ -188,3 +190,23 @@ def test_metrics_text():
 def test_settings_are_checked(change, needle):
     with pytest.raises(SettingsError, match=needle):
         GatewaySettings(**{"triton_url": "localhost:8001", **change})
+
+
+def test_the_api_key_comes_from_its_flag_else_the_environment_and_never_shows():
+    import argparse
+
+    from triton_pooling_server.gateway.command import add_arguments, settings_from
+    from triton_pooling_server.gateway.settings import API_KEY_ENV
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--triton-url", "h:1"])
+    assert settings_from(args, {API_KEY_ENV: "from-env"}).api_key == "from-env"
+    assert settings_from(args, {API_KEY_ENV: ""}).api_key is None, "an empty variable means no key"
+    flagged = settings_from(parser.parse_args(["--triton-url", "h:1", "--api-key", "from-flag"]), {API_KEY_ENV: "e"})
+    assert flagged.api_key == "from-flag" and "from-flag" not in repr(flagged)
+    for bad in ("", "has space", "tab\tkey", "caf\u00e9"):
+        with pytest.raises(SettingsError, match="printable ASCII"):
+            GatewaySettings("h:1", api_key=bad)
+    with pytest.raises(SettingsError, match="max_body_bytes_in_flight"):
+        GatewaySettings("h:1", max_body_bytes=1000, max_body_bytes_in_flight=999)

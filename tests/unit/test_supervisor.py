@@ -104,3 +104,102 @@ def test_failure_summary_names_the_failed_model(tmp_path):
     output.follow(io.BytesIO(log))
     summary = output.failure_summary()
     assert "failed to load 'embed'" in summary and "names 'token_embed'" in summary
+
+
+def test_model_control_with_an_api_key_keys_the_repository_api_to_it():
+    from triton_pooling_server.launch.triton import API_KEY_HEADER
+
+    options = ServerOptions("/repo", admin_key="k3y", model_control=True, api_key="user-key")
+    cmd = server_command(TritonInstall("/bin/tritonserver", (), None, None), options)
+    assert f"--http-restricted-api=trace,logging,shared-memory:{ADMIN_HEADER}=k3y" in cmd
+    assert f"--http-restricted-api=model-repository:{API_KEY_HEADER}=user-key" in cmd
+    assert f"--grpc-restricted-protocol=model-repository:{API_KEY_HEADER}=user-key" in cmd
+    assert options.admin_headers == {ADMIN_HEADER: "k3y", API_KEY_HEADER: "user-key"}  # the launcher's reloads
+    assert "user-key" not in repr(options)
+
+
+@pytest.mark.parametrize("host,model_control,key,refused", [
+    ("0.0.0.0", True, None, True), ("10.1.2.3", True, None, True), ("example.org", True, None, True),
+    ("0.0.0.0", True, "k", False), ("127.0.0.1", True, None, False), ("::1", True, None, False),
+    ("localhost", True, None, False), ("0.0.0.0", False, None, False),
+])
+def test_model_control_on_a_network_needs_an_api_key(host, model_control, key, refused):
+    from triton_pooling_server.launch.serve_command import check_exposure
+
+    if refused:
+        with pytest.raises(ServerError, match="run code"):
+            check_exposure(host, model_control, key)
+    else:
+        check_exposure(host, model_control, key)
+
+
+def test_serve_stops_on_hup_and_quit_too_and_help_says_model_control_runs_code(capsys):
+    import signal
+
+    from triton_pooling_server.cli import main
+    from triton_pooling_server.launch.serve_command import STOP_SIGNALS
+
+    assert {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT} <= set(STOP_SIGNALS)
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "GRANTS CODE EXECUTION" in text and "file overrides" in text and "--api-key" in text
+
+
+def test_the_gateway_child_gets_the_key_in_its_environment_not_its_command_line(monkeypatch):
+    from triton_pooling_server.gateway.settings import API_KEY_ENV
+    from triton_pooling_server.launch.gateway_process import GatewayProcess
+
+    monkeypatch.setenv(API_KEY_ENV, "inherited")
+    child = GatewayProcess("127.0.0.1:8001", "127.0.0.1", 9000, api_key="s3cret")
+    assert child.env[API_KEY_ENV] == "s3cret" and not any("s3cret" in a for a in child.command)
+    assert API_KEY_ENV not in GatewayProcess("127.0.0.1:8001", "127.0.0.1", 9000).env, "no key: none inherited"
+
+
+class _Child:
+    def __init__(self, code=None):
+        self.code, self.pid = code, 4321
+
+    def poll(self):
+        return self.code
+
+
+class _FakeGateway:
+    url = "http://127.0.0.1:9000"
+
+    def __init__(self):
+        self.process, self.starts = _Child(), 0
+
+    def start(self):
+        self.starts += 1
+        self.process = _Child()
+        return self
+
+
+def test_a_dead_gateway_is_restarted_with_backoff_and_given_up_on_when_it_keeps_dying():
+    from triton_pooling_server.launch.gateway_keeper import GatewayKeeper
+
+    now = [0.0]
+    logged: list[str] = []
+    gateway = _FakeGateway()
+    keeper = GatewayKeeper(gateway, logged.append, clock=lambda: now[0], backoff=(0.5, 1.0), max_exits=3, window_s=60)
+    keeper.check()
+    assert gateway.starts == 0 and not logged, "alive: nothing to do"
+    gateway.process.code = -9  # kill -9
+    keeper.check()
+    assert "exited with code -9; restarting it in 0.5 s" in logged[-1]
+    now[0] = 0.4
+    keeper.check()
+    assert gateway.starts == 0, "not before the backoff"
+    now[0] = 0.6
+    keeper.check()
+    assert gateway.starts == 1 and "restarted" in logged[-1]
+    gateway.process.code = 1
+    now[0] = 1.0
+    keeper.check()
+    assert "in 1 s" in logged[-1], "the backoff grows"
+    now[0] = 2.1
+    keeper.check()
+    gateway.process.code = 1
+    with pytest.raises(ServerError, match="exited 3 times within 60 s .* giving up"):
+        keeper.check()

@@ -1,5 +1,6 @@
-"""The aiohttp application: one middleware that answers every request exactly once (results, mapped
-errors, metrics), and startup / cleanup. The state and JSON helpers the routes share are in context.py."""
+"""The aiohttp application: one middleware that answers every request exactly once (the API key, then
+admission, then the route; results, mapped errors, metrics), and startup / cleanup. The state and JSON
+helpers the routes share are in context.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from aiohttp import web
 from triton_pooling.errors import PoolingClientError
 
 from . import routes
+from .admission import Admission
+from .auth import ApiKey
 from .context import MODEL_KEY, STATE, Gateway, gateway, json_response, too_large
 from .errors import ErrorKind, GatewayError, from_client_error
 from .metrics import Metrics
@@ -22,19 +25,29 @@ from .triton.health import Health
 from .triton.pool import TritonPool
 
 log = logging.getLogger(__name__)
+# After an answer given before the body was read (401, 429, 408, 413), aiohttp reads and drops what is left
+# of it for this long before closing, so the client reads the answer instead of a connection reset.
+LINGER_S = 2.0
 
 
 def create_app(settings: GatewaySettings, pool: TritonPool | None = None) -> web.Application:
     """The application; `pool` replaces the Triton connection (tests pass a fake one)."""
     pool = pool or TritonPool(settings.triton_url, settings.pool_size, settings.timeout)
     catalog = Catalog(pool)
-    encoder = TritonEncoder(pool)
-    health = Health(pool, catalog, encoder, settings.health_ttl, settings.probe_timeout)
+    encoder = TritonEncoder(pool, settings.max_output_bytes, settings.max_calls_per_request)
+    health = Health(pool, catalog, encoder, settings.health_ttl, settings.probe_timeout, settings.probe_queue_timeout)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[answer_once])
-    app[STATE] = Gateway(settings, pool, catalog, encoder, health, Metrics(), int(time.time()))
+    app[STATE] = Gateway(settings, pool, catalog, encoder, health, Metrics(), int(time.time()),
+                         ApiKey(settings.api_key), Admission(settings))
     routes.register(app)
     app.on_cleanup.append(_close)
     return app
+
+
+def runner_options(settings: GatewaySettings) -> dict:
+    """What the server side of aiohttp takes (AppRunner, and the tests' TestServer): idle connections close
+    after --keepalive-timeout, which also ends a client that never finishes sending its headers."""
+    return {"keepalive_timeout": settings.keepalive_timeout, "lingering_time": LINGER_S}
 
 
 async def _close(app: web.Application) -> None:
@@ -52,7 +65,9 @@ async def answer_once(request: web.Request, handler) -> web.StreamResponse:
     state.metrics.in_flight += 1
     error: GatewayError | None = None
     try:
-        response = await handler(request)
+        state.api_key.check(request)
+        with state.admission.admit(request):
+            response = await handler(request)
     except GatewayError as e:
         error = e
     except PoolingClientError as e:
@@ -68,6 +83,8 @@ async def answer_once(request: web.Request, handler) -> web.StreamResponse:
         state.metrics.in_flight -= 1
     if error is not None:
         response = error_response(error)
+        if not request.content.is_eof():
+            response.force_close()  # "Connection: close": the unread rest of the body is not worth reading
     resource = request.match_info.route.resource
     endpoint = resource.canonical if resource is not None else "other"
     state.metrics.observe(endpoint, request.get(MODEL_KEY, ""), response.status, time.perf_counter() - started,

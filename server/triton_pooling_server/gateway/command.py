@@ -1,32 +1,54 @@
 """`triton-pooling gateway` and `python -m triton_pooling_server.gateway`: serve the HTTP API in front of
-a running Triton until SIGTERM / SIGINT, then stop cleanly (in-flight requests answered, exit 0)."""
+a running Triton until SIGTERM / SIGINT / SIGHUP / SIGQUIT, then stop cleanly (in-flight requests
+answered, exit 0)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
-from .settings import DEFAULT_HOST, DEFAULT_PORT, GatewaySettings, SettingsError
+from .settings import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, GatewaySettings, SettingsError, api_key_from
 
 DESCRIPTION = ("serve the OpenAI / vLLM / Jina / Cohere HTTP API (embeddings, pooling, classify, score, rerank) "
                "over the Triton models")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    defaults = GatewaySettings("127.0.0.1:8001")
+    d = GatewaySettings("127.0.0.1:8001")
     p.add_argument("--triton-url", required=True, metavar="HOST:GRPC_PORT", help="Triton's gRPC endpoint")
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--timeout", type=float, default=defaults.timeout,
+    p.add_argument("--api-key", default=None,
+                   help=f"require 'Authorization: Bearer <key>' on every route but /health and /metrics (default: "
+                        f"${API_KEY_ENV}, else none). Prefer the variable: a command line is visible to local users")
+    p.add_argument("--timeout", type=float, default=d.timeout,
                    help="seconds a Triton call may take before the request is answered 504")
-    p.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="larger bodies get 413")
-    p.add_argument("--max-inputs", type=int, default=defaults.max_inputs, help="inputs per request")
-    p.add_argument("--pool-size", type=int, default=defaults.pool_size, help="gRPC connections to Triton")
-    p.add_argument("--health-ttl", type=float, default=defaults.health_ttl,
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="larger bodies get 413")
+    p.add_argument("--max-inputs", type=int, default=d.max_inputs, help="inputs per request")
+    p.add_argument("--max-concurrent-requests", type=int, default=d.max_concurrent_requests,
+                   help="requests in flight; past it, 429 with Retry-After before the body is read")
+    p.add_argument("--max-body-bytes-in-flight", type=int, default=d.max_body_bytes_in_flight,
+                   help="bytes of request bodies held at once; past it, 429 with Retry-After")
+    p.add_argument("--max-output-bytes", type=int, default=d.max_output_bytes,
+                   help="float32 bytes of model output one request may hold (inputs x rows x values x 4); "
+                        "larger requests get 413, refused before Triton computes them when the size can be told")
+    p.add_argument("--max-calls-per-request", type=int, default=d.max_calls_per_request,
+                   help="Triton requests one HTTP request keeps in flight (token ids go one request per length)")
+    p.add_argument("--body-timeout", type=float, default=d.body_timeout,
+                   help="seconds a request body may take to arrive; then 408 and the connection closes")
+    p.add_argument("--keepalive-timeout", type=float, default=d.keepalive_timeout,
+                   help="seconds an idle connection stays open (also bounds a client that never ends its headers)")
+    p.add_argument("--pool-size", type=int, default=d.pool_size, help="gRPC connections to Triton")
+    p.add_argument("--health-ttl", type=float, default=d.health_ttl,
                    help="seconds a /health verdict (probe inferences included) is reused")
+    p.add_argument("--probe-timeout", type=float, default=d.probe_timeout,
+                   help="seconds /health waits for each model's probe; no answer by then counts as busy")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(run=run)
 
@@ -35,9 +57,15 @@ def add_parser(subparsers) -> None:
     add_arguments(subparsers.add_parser("gateway", help=DESCRIPTION, description=DESCRIPTION))
 
 
-def settings_from(args: argparse.Namespace) -> GatewaySettings:
-    return GatewaySettings(args.triton_url, args.host, args.port, args.timeout, args.max_body_bytes,
-                           args.max_inputs, args.pool_size, args.health_ttl, access_log=args.access_log)
+def settings_from(args: argparse.Namespace, environ=os.environ) -> GatewaySettings:
+    return GatewaySettings(
+        args.triton_url, args.host, args.port, args.timeout, args.max_body_bytes, args.max_inputs, args.pool_size,
+        args.health_ttl, probe_timeout=args.probe_timeout, access_log=args.access_log,
+        api_key=api_key_from(args.api_key, environ), max_concurrent_requests=args.max_concurrent_requests,
+        max_body_bytes_in_flight=args.max_body_bytes_in_flight, max_output_bytes=args.max_output_bytes,
+        max_calls_per_request=args.max_calls_per_request, body_timeout=args.body_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if not settings.loopback and settings.api_key is None:
+        log.warning("listening on %s without an API key: anyone who reaches port %d can use the models "
+                    "(set --api-key or %s)", settings.host, settings.port, API_KEY_ENV)
     try:
         asyncio.run(serve(settings))
     except OSError as e:  # the port is taken, the address is not ours
@@ -58,20 +89,21 @@ def run(args: argparse.Namespace) -> int:
 async def serve(settings: GatewaySettings) -> None:
     from aiohttp import web
 
-    from .app import create_app
+    from .app import create_app, runner_options
 
     runner = web.AppRunner(create_app(settings), access_log=logging.getLogger("aiohttp.access")
-                           if settings.access_log else None, handle_signals=False)
+                           if settings.access_log else None, handle_signals=False, **runner_options(settings))
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
         site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
         await site.start()
-        print(f"triton-pooling gateway is listening\n  HTTP: http://{_url_host(settings.host)}:{settings.port}\n"
-              f"  Triton gRPC: {settings.triton_url}", flush=True)
+        auth = "API key required" if settings.api_key else "no API key"
+        print(f"triton-pooling gateway is listening\n  HTTP: http://{_url_host(settings.host)}:{settings.port}  "
+              f"({auth})\n  Triton gRPC: {settings.triton_url}", flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()  # stops accepting, lets in-flight requests finish, closes the Triton clients

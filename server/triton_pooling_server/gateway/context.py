@@ -3,13 +3,17 @@ JSON body in and out. Apart from app.py so the routes import it and app.py impor
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import orjson
 from aiohttp import web
 
+from .admission import Admission
+from .auth import ApiKey
 from .errors import ErrorKind, GatewayError, invalid
 from .metrics import Metrics
+from .protocol.structure import check_structure
 from .settings import GatewaySettings
 from .triton.catalog import Catalog
 from .triton.encoder import TritonEncoder
@@ -29,6 +33,8 @@ class Gateway:
     health: Health
     metrics: Metrics
     started: int
+    api_key: ApiKey
+    admission: Admission
 
 
 STATE: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
@@ -39,14 +45,21 @@ def gateway(request: web.Request) -> Gateway:
 
 
 async def read_json(request: web.Request) -> dict:
-    """The body as a JSON object; 413 over the size limit, 400 if it is not a JSON object."""
-    limit = gateway(request).settings.max_body_bytes
+    """The body as a JSON object; 413 over the size limit, 408 when it does not arrive within
+    --body-timeout (a client trickling bytes holds a slot), 400 if it is not a JSON object or holds far more
+    objects and arrays than a request can use (protocol/structure.py)."""
+    settings = gateway(request).settings
+    limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise too_large(request.content_length, limit)
     try:
-        raw = await request.read()
+        raw = await asyncio.wait_for(request.read(), settings.body_timeout)
     except web.HTTPRequestEntityTooLarge:
         raise too_large(None, limit) from None
+    except asyncio.TimeoutError:
+        raise GatewayError(ErrorKind.BODY_TIMEOUT, f"the request body did not arrive within "
+                           f"{settings.body_timeout:g} s (--body-timeout): send it at once") from None
+    check_structure(raw, settings.max_inputs)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as e:

@@ -22,10 +22,13 @@ class ErrorKind(enum.Enum):
     """(HTTP status, the `type` in the body). The only statuses the gateway answers errors with."""
 
     INVALID_REQUEST = (400, "BadRequestError")
+    UNAUTHORIZED = (401, "AuthenticationError")  # no or a wrong API key (the OpenAI SDK's class name)
     MODEL_NOT_FOUND = (404, "NotFoundError")
     ROUTE_NOT_FOUND = (404, "NotFoundError")
     METHOD_NOT_ALLOWED = (405, "MethodNotAllowedError")
+    BODY_TIMEOUT = (408, "RequestTimeoutError")  # the body did not arrive in time (--body-timeout)
     TOO_LARGE = (413, "RequestTooLargeError")
+    OVERLOADED = (429, "RateLimitError")  # past the gateway's own bounds: requests or body bytes in flight
     UNAVAILABLE = (503, "ServiceUnavailableError")  # Triton overloaded, restarting or not ready
     TIMEOUT = (504, "GatewayTimeoutError")  # Triton did not answer within the gateway's timeout
     INTERNAL = (500, "InternalServerError")
@@ -40,7 +43,7 @@ class ErrorKind(enum.Enum):
 
     @property
     def retry_after(self) -> int | None:
-        return RETRY_AFTER_SECONDS if self is ErrorKind.UNAVAILABLE else None
+        return RETRY_AFTER_SECONDS if self in (ErrorKind.UNAVAILABLE, ErrorKind.OVERLOADED) else None
 
 
 class GatewayError(Exception):
@@ -57,8 +60,10 @@ class GatewayError(Exception):
                           "code": self.kind.status}}
 
     def headers(self) -> dict[str, str]:
-        retry = self.kind.retry_after
-        return {} if retry is None else {"Retry-After": str(retry)}
+        headers = {} if self.kind.retry_after is None else {"Retry-After": str(self.kind.retry_after)}
+        if self.kind is ErrorKind.UNAUTHORIZED:
+            headers["WWW-Authenticate"] = 'Bearer realm="triton-pooling"'
+        return headers
 
 
 def invalid(message: str, param: str | None = None) -> GatewayError:

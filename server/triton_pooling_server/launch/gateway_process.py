@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 
+from ..gateway.settings import API_KEY_ENV
 from .errors import ServerError
 from .processes import stop_group
 from .triton import _url_host
@@ -17,15 +19,19 @@ GATEWAY_MODULE = "triton_pooling_server.gateway"
 
 
 class GatewayProcess:
-    def __init__(self, triton_grpc_url: str, host: str, port: int):
+    def __init__(self, triton_grpc_url: str, host: str, port: int, api_key: str | None = None):
         self.command = [sys.executable, "-m", GATEWAY_MODULE, "--triton-url", triton_grpc_url,
                         "--host", host, "--port", str(port)]
         self.url = f"http://{_url_host(host)}:{port}"
+        # The key travels in the child's environment, never its command line (which any local user can read).
+        self.env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
+        if api_key is not None:
+            self.env[API_KEY_ENV] = api_key
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "GatewayProcess":
         # Its own session, like tritonserver: a terminal's Ctrl-C reaches only `serve`, which stops it.
-        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, start_new_session=True, env=self.env)
         return self
 
     def wait_ready(self, timeout: float = 60.0, should_stop=lambda: False) -> None:

@@ -91,9 +91,11 @@ class Supervisor:
         if self.server.running():
             self.tracker.update(stubs(self.server.process.pid), time.monotonic())
 
-    def watch(self) -> int:
-        """Until the server exits or a stop is asked for: heal any model whose instance died."""
+    def watch(self, also: Callable[[], None] = lambda: None) -> int:
+        """Until the server exits or a stop is asked for: heal any model whose instance died. `also` runs on
+        every poll (serve's gateway keeper); a ServerError it raises ends the watch."""
         while not self.should_stop():
+            also()
             if not self.server.running():
                 self._log(f"triton-pooling: tritonserver exited with code {self.server.process.returncode}"
                           f"{self.server.output.failure_summary()}")

@@ -33,6 +33,9 @@ ADMIN_HEADER = "triton-pooling-admin"
 # (they write files and change verbosity), and shared-memory registration (it maps named regions of
 # this host, the Python stubs' included, into the server).
 RESTRICTED_APIS = ("model-repository", "trace", "logging", "shared-memory")
+# With --model-control and an API key, the repository API (load / unload / index) is keyed to the API key in
+# this header: Triton's load API takes file overrides (a model.py in the request), so it runs code.
+API_KEY_HEADER = "triton-pooling-api-key"
 # A graceful stop waits this long for in-flight requests and unloading models, then exits anyway.
 EXIT_TIMEOUT_S = 10
 
@@ -52,19 +55,33 @@ class ServerOptions:
     grpc_port: int = 8001
     metrics_port: int = 8002
     host: str = DEFAULT_HOST
-    model_control: bool = False  # users may load/unload over the API (no admin header needed)
+    model_control: bool = False  # users may load/unload over the API (with api_key: keyed to it)
     response_cache_bytes: int = 0  # 0: no response cache
     log_verbose: int = 0
     extra_args: tuple[str, ...] = ()
     admin_key: str = dataclasses.field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    api_key: str | None = dataclasses.field(default=None, repr=False)  # keys model control (API_KEY_HEADER)
+
+    @property
+    def keyed_model_control(self) -> bool:
+        return self.model_control and self.api_key is not None
 
     @property
     def admin_headers(self) -> dict[str, str]:
-        return {ADMIN_HEADER: self.admin_key}
+        """What the launcher sends to reach every restricted API (the repository one for its reloads)."""
+        return {ADMIN_HEADER: self.admin_key, **({API_KEY_HEADER: self.api_key} if self.keyed_model_control else {})}
 
     @property
     def restricted_apis(self) -> tuple[str, ...]:
+        """The APIs behind the launcher's secret; with --model-control the repository API is not among them."""
         return tuple(a for a in RESTRICTED_APIS if not (self.model_control and a == "model-repository"))
+
+    def restrictions(self) -> list[tuple[tuple[str, ...], str, str]]:
+        """(APIs, header, value) groups for --http-restricted-api / --grpc-restricted-protocol."""
+        groups = [(self.restricted_apis, ADMIN_HEADER, self.admin_key)]
+        if self.keyed_model_control:
+            groups.append((("model-repository",), API_KEY_HEADER, self.api_key))
+        return groups
 
     @property
     def http_url(self) -> str:
@@ -134,9 +151,10 @@ def server_command(install: TritonInstall, options: ServerOptions) -> list[str]:
         f"--exit-timeout-secs={EXIT_TIMEOUT_S}",
         f"--log-verbose={options.log_verbose}",
     ]
-    restricted = ",".join(options.restricted_apis)
-    cmd += [f"--http-restricted-api={restricted}:{ADMIN_HEADER}={options.admin_key}",
-            f"--grpc-restricted-protocol={restricted}:{ADMIN_HEADER}={options.admin_key}"]
+    for apis, header, value in options.restrictions():
+        restricted = ",".join(apis)
+        cmd += [f"--http-restricted-api={restricted}:{header}={value}",
+                f"--grpc-restricted-protocol={restricted}:{header}={value}"]
     if install.backend_dir is not None:
         cmd.append(f"--backend-directory={install.backend_dir}")
     if options.response_cache_bytes:

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-# The prompt rules' describe, so every 400 shows the value given the same way (requests.py uses it too).
-from triton_pooling_contract.prompts import describe
+from triton_pooling_contract.prompts import describe as _describe
 
 from ..errors import invalid
 
 _MISSING = object()
+INT32_MAX = 2**31 - 1  # the option tensors (DIMENSIONS, TRUNCATE_PROMPT_TOKENS) are INT32
+
+
+def describe(value: Any) -> str:
+    """The prompt rules' describe, so every 400 shows the value given the same way (inputs.py and
+    requests.py use it too) — except that a value nested too deeply for repr() is named, not shown."""
+    try:
+        return _describe(value)
+    except RecursionError:
+        return f"{type(value).__name__} nested too deeply to show"
 
 
 def required(body: Mapping, name: str) -> Any:
@@ -33,7 +42,7 @@ def optional_bool(body: Mapping, name: str) -> bool | None:
     return value
 
 
-def optional_int(body: Mapping, name: str, minimum: int) -> int | None:
+def optional_int(body: Mapping, name: str, minimum: int, maximum: int = INT32_MAX) -> int | None:
     value = body.get(name)
     if value is None:
         return None
@@ -41,6 +50,8 @@ def optional_int(body: Mapping, name: str, minimum: int) -> int | None:
         raise invalid(f"{name} must be an integer >= {minimum}; got {describe(value)}", name)
     if value < minimum:
         raise invalid(f"{name} must be >= {minimum}; got {value}", name)
+    if value > maximum:
+        raise invalid(f"{name} must be <= {maximum}; got {value}", name)
     return value
 
 
@@ -58,9 +69,9 @@ def truncate_prompt_tokens(body: Mapping) -> int | None:
     value = body.get("truncate_prompt_tokens")
     if value is None or (value == -1 and not isinstance(value, bool)):
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise invalid("truncate_prompt_tokens must be an integer >= 1 (keep the last k tokens), or -1 / null for "
-                      f"the model's default; got {describe(value)}", "truncate_prompt_tokens")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT32_MAX:
+        raise invalid(f"truncate_prompt_tokens must be an integer from 1 to {INT32_MAX} (keep the last k tokens), or "
+                      f"-1 / null for the model's default; got {describe(value)}", "truncate_prompt_tokens")
     return value
 
 

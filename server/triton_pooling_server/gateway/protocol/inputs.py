@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import Any, Callable, TypeVar
 
 from triton_pooling.prompts import NormalizedPrompt
-from triton_pooling_contract.prompts import PromptError, check_text, check_token_ids, describe, is_token_id
+from triton_pooling_contract.prompts import PromptError, check_text, check_token_ids, is_token_id
 
 from ..errors import invalid
+from .fields import describe
 
 T = TypeVar("T")
 
 INPUT_SHAPES = "a string, a list of strings, a list of token ids, or a list of lists of token ids"
+INT64_MAX = 2**63 - 1  # INPUT_IDS is INT64; a larger id would fail converting to it
 
 
 def parse_input(value: Any, max_items: int, name: str = "input") -> list[NormalizedPrompt]:
@@ -77,7 +79,12 @@ def _text(value: Any, where: str) -> str:
 
 
 def _ids(value: list, where: str) -> tuple[int, ...]:
-    return _shared_rule(check_token_ids, value, where)
+    ids = _shared_rule(check_token_ids, value, where)
+    too_big = next((i for i, v in enumerate(ids) if v > INT64_MAX), None)
+    if too_big is not None:
+        raise invalid(f"{where}[{too_big}] is {ids[too_big]}; token ids must be <= {INT64_MAX} (INT64)",
+                      where.split("[")[0])
+    return ids
 
 
 def _shared_rule(check: Callable[[Any, str], T], value: Any, where: str) -> T:
@@ -86,3 +93,6 @@ def _shared_rule(check: Callable[[Any, str], T], value: Any, where: str) -> T:
         return check(value, where)
     except PromptError as e:
         raise invalid(str(e), where.split("[")[0]) from e
+    except RecursionError:  # the rule's message shows the value, and repr() gave up on its depth
+        raise invalid(f"{where} is a {type(value).__name__} nested too deeply to show; see docs/http-api.md for the "
+                      "shapes this field takes", where.split("[")[0]) from None

@@ -34,5 +34,5 @@ async def _scores(request: web.Request, req: requests.ScoreRequest, endpoint: st
     model = await state.catalog.resolve(req.model, endpoint, SCORE_TASKS)
     request[MODEL_KEY] = model.name
     values, tokens = await state.encoder.score(model.info, req.queries, req.documents, req.use_activation,
-                                               req.truncate_prompt_tokens)
+                                               req.truncate_prompt_tokens, model.max_tokens)
     return model.name, values, tokens

@@ -14,11 +14,14 @@ from ..errors import ErrorKind, GatewayError, invalid
 from .labels import labels_of
 from .pool import TritonPool
 
+MAX_TOKENS_PARAMETER = "max_tokens"  # the contract's config key (parameters.py lists it)
+
 
 @dataclasses.dataclass(frozen=True)
 class ServedModel:
     info: ModelInfo
     labels: tuple[str, ...] = ()  # classifier labels by class index; () → LABEL_<i>
+    max_tokens: int | None = None  # the config's max_tokens parameter; None: the checkpoint's, unknown here
 
     @property
     def name(self) -> str:
@@ -55,7 +58,7 @@ class Catalog:
         for config in configs:
             info = model_info(config)
             if info is not None:
-                served[info.name] = ServedModel(info, labels_of(config))
+                served[info.name] = ServedModel(info, labels_of(config), _max_tokens(config))
         return served
 
     async def resolve(self, name: str | None, endpoint: str, serves: tuple[PoolingTask, ...],
@@ -87,6 +90,16 @@ class Catalog:
         reason = f"several models serve {task.value!r} ({', '.join(names)})" if names else \
             f"no model serves {task.value!r}; {describe(models)}"
         raise invalid(f"{endpoint}: give model; {reason}", "model")
+
+
+def _max_tokens(config) -> int | None:
+    value = (config.get("parameters") or {}).get(MAX_TOKENS_PARAMETER)
+    if isinstance(value, dict):
+        value = value.get("string_value")
+    try:
+        return int(value) if value is not None and int(value) > 0 else None
+    except (TypeError, ValueError):
+        return None  # such a model refuses to load: nothing to bound
 
 
 def describe(models: dict[str, ServedModel]) -> str:

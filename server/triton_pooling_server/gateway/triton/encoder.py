@@ -1,11 +1,13 @@
 """Run prompts through a model: the client package plans the Triton requests (split at the model's
 max_batch_size, option inputs always sent, token ids grouped by length) and puts the answers back in
-input order; this module only sends them over the pool, concurrently."""
+input order; this module sends them over the pool, at most `max_calls` at once per HTTP request, and
+keeps the output a request holds under `max_output_bytes` (output_budget.py)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Sequence
+from typing import Mapping, Sequence
+
+import numpy as np
 
 from triton_pooling.batching import EncodeOptions, plan_requests
 from triton_pooling.discovery import ModelInfo
@@ -14,35 +16,57 @@ from triton_pooling.prompts import NormalizedPrompt, normalize_prompts
 from triton_pooling.scoring import score_plan
 from triton_pooling_contract.tasks import OUTPUT_TENSOR, Tensor
 
+from .fanout import gather_bounded
+from .output_budget import OutputTally, estimated_bytes
 from .pool import TritonPool
+
+DEFAULT_MAX_OUTPUT_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_CALLS = 8
 
 
 class TritonEncoder:
     """Pooling requests to Triton for the gateway (not a runtime encoder: those are triton_pooling_backend.encoders)."""
 
-    def __init__(self, pool: TritonPool):
+    def __init__(self, pool: TritonPool, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+                 max_calls: int = DEFAULT_MAX_CALLS):
         self._pool = pool
+        self.max_output_bytes = max_output_bytes
+        self.max_calls = max_calls
+        # Each model's full-size output row width, learnt from its answers (the /health probe's included):
+        # the config says [-1] / [-1, -1], and the output-size estimate needs it.
+        self.widths: dict[str, int] = {}
 
-    async def encode(self, model: ModelInfo, prompts: Sequence[NormalizedPrompt],
-                     options: EncodeOptions) -> list[PoolingRequestOutput]:
+    async def encode(self, model: ModelInfo, prompts: Sequence[NormalizedPrompt], options: EncodeOptions,
+                     max_tokens: int | None = None) -> list[PoolingRequestOutput]:
+        """`max_tokens`: the model's token limit when its config states one (bounds token-level rows)."""
         plan = plan_requests(prompts, model, options)
+        tally = OutputTally(model, self.max_output_bytes, len(plan.requests))
+        tally.check_estimate(estimated_bytes(model, prompts, options, max_tokens, self.widths.get(model.name)),
+                             len(prompts))
         names = (OUTPUT_TENSOR[model.task], Tensor.NUM_TOKENS)
-        calls = [self._pool.infer(model.name, r.tensors, names) for r in plan.requests]
-        if len(calls) == 1:
-            return plan.assemble([await calls[0]])
-        tasks = [asyncio.ensure_future(c) for c in calls]
-        try:
-            return plan.assemble(await asyncio.gather(*tasks))
-        except BaseException:
-            for t in tasks:  # one failed: the others are not worth waiting for
-                t.cancel()
-            raise
+        calls = [lambda r=r: self._pool.infer(model.name, r.tensors, names) for r in plan.requests]
+        responses = await gather_bounded(calls, self.max_calls, tally.add)
+        self.learn_width(model, options, responses[0])
+        return plan.assemble(responses)
+
+    async def probe(self, model: ModelInfo, prompt: NormalizedPrompt, timeout: float, queue_timeout: float) -> None:
+        """One tiny inference with its own client deadline and queue timeout (the /health probe)."""
+        options = EncodeOptions()
+        (request,) = plan_requests([prompt], model, options).requests
+        response = await self._pool.infer(model.name, request.tensors, (OUTPUT_TENSOR[model.task], Tensor.NUM_TOKENS),
+                                          timeout=timeout, queue_timeout=queue_timeout)
+        self.learn_width(model, options, response)
+
+    def learn_width(self, model: ModelInfo, options: EncodeOptions, response: Mapping[str, np.ndarray]) -> None:
+        if options.dimensions is None:
+            self.widths[model.name] = int(response[OUTPUT_TENSOR[model.task]].shape[-1])
 
     async def score(self, model: ModelInfo, queries: Sequence[str], documents: Sequence[str],
-                    use_activation: bool | None, truncate_prompt_tokens: int | None) -> tuple[list[float], int]:
+                    use_activation: bool | None, truncate_prompt_tokens: int | None,
+                    max_tokens: int | None = None) -> tuple[list[float], int]:
         """vLLM's score: embed → cosine, one-label seq_classify → the pair's score, token_embed → MaxSim.
         Returns one score per pair and the prompt tokens used."""
         plan = score_plan(model, list(queries), list(documents))
         outputs = await self.encode(model, normalize_prompts(plan.prompts),
-                                    EncodeOptions(None, use_activation, truncate_prompt_tokens))
+                                    EncodeOptions(None, use_activation, truncate_prompt_tokens), max_tokens)
         return [r.outputs.score for r in plan.finish(outputs)], sum(o.num_tokens for o in outputs)

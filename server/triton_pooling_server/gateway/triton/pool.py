@@ -53,13 +53,32 @@ class TritonPool:
             raise classify_error(e, context) from e
 
     async def infer(self, model: str, tensors: Sequence[tuple[str, np.ndarray, str]], outputs: Sequence[str],
-                    timeout: float | None = None) -> dict[str, np.ndarray]:
-        result = await self._call(lambda c: self._wire.infer(c, model, tensors, timeout or self.timeout),
-                                  f"model {model!r}")
-        return response_arrays(result, outputs)
+                    timeout: float | None = None, queue_timeout: float | None = None) -> dict[str, np.ndarray]:
+        """`queue_timeout`: seconds Triton may keep this request queued before refusing it ("Request timeout
+        expired"; the model's config must allow_timeout_override, as `build` writes it)."""
+        deadline = timeout or self.timeout
+
+        def call(client):
+            if queue_timeout is None:
+                return self._wire.infer(client, model, tensors, deadline)
+            return client.infer(model, self._inputs(tensors), timeout=int(queue_timeout * 1e6), client_timeout=deadline)
+
+        return response_arrays(await self._call(call, f"model {model!r}"), outputs)
+
+    def _inputs(self, tensors: Sequence[tuple[str, np.ndarray, str]]) -> list:
+        inputs = []
+        for name, array, datatype in tensors:
+            tensor = self._wire.module.InferInput(name, list(array.shape), datatype)
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        return inputs
 
     async def server_ready(self, timeout: float) -> bool:
         return bool(await self._call(lambda c: c.is_server_ready(client_timeout=timeout), "server readiness"))
+
+    async def model_ready(self, name: str, timeout: float) -> bool:
+        """Triton's own model readiness: metadata, answered without queueing behind inferences."""
+        return bool(await self._call(lambda c: c.is_model_ready(name, client_timeout=timeout), f"{name!r} readiness"))
 
     async def loaded_models(self) -> list[Mapping]:
         """Rows {name, version} of the loaded models (the statistics API: `serve` keeps the repository
