@@ -63,8 +63,9 @@ class AsyncPoolingClient(ClientBase):
 
     async def encode(self, prompts: Any, task: str | PoolingTask | None = None, model: str | None = None, *,
                      dimensions: int | None = None, use_activation: bool | None = None,
-                     truncate_prompt_tokens: int | None = None, use_tqdm: Any = None) -> list[PoolingRequestOutput]:
-        options = EncodeOptions(dimensions, use_activation, truncate_prompt_tokens)
+                     truncate_prompt_tokens: int | None = None, prompt_name: str | None = None,
+                     use_tqdm: Any = None) -> list[PoolingRequestOutput]:
+        options = EncodeOptions(dimensions, use_activation, truncate_prompt_tokens, prompt_name)
         plan = await self._with_catalog(lambda catalog: self._plan(catalog, prompts, task, model, options))
         return plan.assemble(await self._send_all(plan, use_tqdm))
 

@@ -30,6 +30,7 @@ class EncodeOptions:
     dimensions: int | None = None
     use_activation: bool | None = None
     truncate_prompt_tokens: int | None = None
+    prompt_name: str | None = None  # embed: one of the model's prompts (sentence-transformers' prompt_name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,11 +113,19 @@ def _option_columns(model: ModelInfo, options: EncodeOptions) -> list[tuple[str,
          options.truncate_prompt_tokens),
         (Tensor.DIMENSIONS, _int_option(options.dimensions, "dimensions"), "INT32", options.dimensions),
         (Tensor.USE_ACTIVATION, activation, "BOOL", options.use_activation),
+        (Tensor.PROMPT_NAME, _prompt_name(options.prompt_name), "BYTES", options.prompt_name),
     ]
     for name, _, _, asked in columns:
         if asked is not None and name not in model.inputs:
             raise InvalidRequestError(f"model {model.name!r} has no {name} input, so it cannot take {name.lower()}={asked!r}")
     return [(name, value, dtype) for name, value, dtype, _ in columns if name in model.inputs]
+
+
+def _prompt_name(value: str | None) -> bytes:
+    """"" asks for the model's default prompt, so every request carries the same inputs."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InvalidRequestError(f"prompt_name must be a non-empty str (one of the model's prompts) or None; got {value!r}")
+    return (value or "").encode("utf-8")
 
 
 def _int_option(value: int | None, name: str) -> int:
@@ -128,7 +137,7 @@ def _int_option(value: int | None, name: str) -> int:
 
 
 def _column(name: str, value, rows: int, dtype: str) -> WireTensor:
-    numpy_type = {"INT32": np.int32, "BOOL": np.bool_}[dtype]
+    numpy_type = {"INT32": np.int32, "BOOL": np.bool_, "BYTES": object}[dtype]
     return name, np.full((rows, 1), value, dtype=numpy_type), dtype
 
 

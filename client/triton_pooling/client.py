@@ -76,9 +76,10 @@ class PoolingClient(ClientBase):
     # -- pooling calls ---------------------------------------------------------------------------
     def encode(self, prompts: Any, task: str | PoolingTask | None = None, model: str | None = None, *,
                dimensions: int | None = None, use_activation: bool | None = None,
-               truncate_prompt_tokens: int | None = None, use_tqdm: Any = None) -> list[PoolingRequestOutput]:
+               truncate_prompt_tokens: int | None = None, prompt_name: str | None = None,
+               use_tqdm: Any = None) -> list[PoolingRequestOutput]:
         """vLLM's LLM.encode(prompts, pooling_task=task): one output per prompt, in input order."""
-        options = EncodeOptions(dimensions, use_activation, truncate_prompt_tokens)
+        options = EncodeOptions(dimensions, use_activation, truncate_prompt_tokens, prompt_name)
         plan = self._with_catalog(lambda catalog: self._plan(catalog, prompts, task, model, options))
         return plan.assemble(self._send_all(plan, use_tqdm))
 

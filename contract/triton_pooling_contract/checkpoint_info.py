@@ -33,6 +33,8 @@ class SentenceTransformersInfo:
     normalize: bool  # a Normalize module ends the pipeline
     max_seq_length: int | None
     pipeline: Pipeline = Pipeline(())  # every module, in order (st_pipeline)
+    prompts: tuple[tuple[str, str], ...] = ()  # config_sentence_transformers.json prompts, by name
+    default_prompt_name: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +54,8 @@ class CheckpointInfo:
     auto_map: tuple[str, ...] = ()  # config.json auto_map keys: the checkpoint brings its own code
     # A sentence-transformers CrossEncoder's own activation (a torch.nn class path), where the folder names one
     cross_encoder_activation: str | None = None
+    # vLLM's Matryoshka declaration in config.json: None: none; (): is_matryoshka, every size; else matryoshka_dimensions
+    matryoshka_dimensions: tuple[int, ...] | None = None
 
 
 class CheckpointError(ValueError):
@@ -78,6 +82,7 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
         token_limit=_token_limit(path, config),
         problem_type=config.get("problem_type") or None,
         cross_encoder_activation=_cross_encoder_activation(path, config),
+        matryoshka_dimensions=_matryoshka(config),
         auto_map=tuple(sorted(config.get("auto_map") or ())),
     )
 
@@ -91,6 +96,16 @@ def _id2label(value) -> tuple[str, ...]:
     except (TypeError, ValueError):
         return ()
     return tuple(by_index[i] for i in range(len(by_index))) if sorted(by_index) == list(range(len(by_index))) else ()
+
+
+def _matryoshka(config: dict) -> tuple[int, ...] | None:
+    sizes = config.get("matryoshka_dimensions")
+    if isinstance(sizes, list) and sizes:
+        try:
+            return tuple(sorted({int(s) for s in sizes}))
+        except (TypeError, ValueError):
+            raise CheckpointError(f"config.json matryoshka_dimensions is {sizes!r}; expected a list of sizes") from None
+    return () if config.get("is_matryoshka") else None
 
 
 def _cross_encoder_activation(path: Path, config: dict) -> str | None:
@@ -125,8 +140,12 @@ def _sentence_transformers(path: Path) -> SentenceTransformersInfo | None:
     pooling = ST_POOLING_MODES.get(modes[0]) if len(modes) == 1 else None
     st_config = _read_json(path / "sentence_bert_config.json") or {}
     max_len = st_config.get("max_seq_length")
+    model_config = _read_json(path / "config_sentence_transformers.json") or {}
+    prompts = model_config.get("prompts") if isinstance(model_config.get("prompts"), dict) else {}
     return SentenceTransformersInfo(pooling, ", ".join(modes) or "none", pipeline.normalize,
-                                    int(max_len) if max_len else None, pipeline)
+                                    int(max_len) if max_len else None, pipeline,
+                                    tuple(sorted((str(k), str(v)) for k, v in prompts.items())),
+                                    model_config.get("default_prompt_name") or None)
 
 
 def _read_json(path: Path):

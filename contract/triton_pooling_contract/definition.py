@@ -19,13 +19,14 @@ from .parameters import (
     Activation, DefinitionError, Device, DType, InstanceKind, Runtime, allowed,
 )
 from .serving import PackageCheckpointError, package_checkpoint
-from .tasks import POOLING_TYPES, TASK_NAMES, TASK_PARAMETER, PoolingTask, PoolingType, parse_task
+from .tasks import EMBEDDING_TASKS, POOLING_TYPES, TASK_NAMES, TASK_PARAMETER, PoolingTask, PoolingType, parse_task
 
 # Micro-batch bound: padded tokens (rows x longest row) per forward pass. Small on purpose: on CPU,
 # cutting a length-sorted batch into short passes wastes little on padding; 512 ran a mixed-length
 # batch of 32 ~2.4x faster than one 16384-token pass (docs/performance.md). GPUs want it larger.
 DEFAULT_MAX_BATCH_TOKENS = 512
 DEFAULT_MAX_BATCH_SIZE = 64
+MATRYOSHKA_ALL = "all"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +52,14 @@ class ModelDefinition:
     max_texts_per_request: int | None = None  # None: max_batch_size
     chunked_processing: bool = False  # embed only: prompts longer than max_tokens are encoded in chunks
     id2label: tuple[str, ...] = ()  # class names for clients (the gateway); the backend does not need them
+    # Matryoshka sizes DIMENSIONS may ask for (vLLM's is_matryoshka / matryoshka_dimensions): None: not a Matryoshka
+    # model (DIMENSIONS refused); (): every size up to the full one ("all"); else the declared sizes
+    matryoshka_dimensions: tuple[int, ...] | None = None
+    # embed: sentence-transformers' prompts (name -> text prepended to a text) and the one used when a request
+    # names none; include_prompt False: the prompt's tokens are left out of the pooling (its Pooling module)
+    prompts: tuple[tuple[str, str], ...] = ()
+    default_prompt_name: str | None = None
+    include_prompt: bool = True
     activation: Activation | None = None  # classifiers: decided at build (rules.classifier_activation); None: same rule at load
     tuning_flags: str = ""  # the tuning flags build was given, kept by a later build into the same repository
     # Not parameters: the config's own fields, and where the checkpoint's files are on this host.
@@ -67,6 +76,14 @@ class ModelDefinition:
                 f"parameter {CHUNKED_PROCESSING_PARAMETER!r} is true, but it applies to task 'embed' only (one vector "
                 f"averaged over a long prompt's chunks, as vLLM); this model serves {self.task.value!r}: remove it, "
                 "and send TRUNCATE_PROMPT_TOKENS to fit long texts")
+        if self.matryoshka_dimensions is not None and self.task not in EMBEDDING_TASKS:
+            raise DefinitionError(f"parameter 'matryoshka_dimensions' applies to embed and token_embed models; this "
+                                  f"model serves {self.task.value!r}")
+        if (self.prompts or self.default_prompt_name) and self.task is not PoolingTask.EMBED:
+            raise DefinitionError(f"parameter 'prompts' applies to embed models; this model serves {self.task.value!r}")
+        if self.default_prompt_name is not None and self.default_prompt_name not in dict(self.prompts):
+            raise DefinitionError(f"parameter 'default_prompt_name' is {self.default_prompt_name!r}; this model's prompts "
+                                  f"are {allowed(repr(n) for n, _ in self.prompts) or 'none'}")
         if not self.checkpoint.strip():
             raise DefinitionError("parameter 'checkpoint' is missing: give a Hugging Face checkpoint directory")
 
@@ -202,6 +219,26 @@ def _int_list(key: str, text: str) -> tuple[int, ...]:
         raise DefinitionError(f"parameter {key!r} is {text!r}; expected comma-separated integers") from None
 
 
+def _sizes(key: str, text: str) -> tuple[int, ...]:
+    """`all`, or comma-separated sizes >= 1."""
+    if text.lower() == MATRYOSHKA_ALL:
+        return ()
+    sizes = _int_list(key, text)
+    if not sizes or min(sizes) < 1:
+        raise DefinitionError(f"parameter {key!r} is {text!r}; expected {MATRYOSHKA_ALL!r} or comma-separated sizes >= 1")
+    return tuple(sorted(set(sizes)))
+
+
+def _prompts(key: str, text: str) -> tuple[tuple[str, str], ...]:
+    try:
+        mapping = json.loads(text)
+    except ValueError:
+        mapping = None
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise DefinitionError(f"parameter {key!r} is {text!r}; expected a JSON object of prompt name -> text")
+    return tuple(sorted(mapping.items()))
+
+
 def _labels(key: str, text: str) -> tuple[str, ...]:
     try:
         mapping = {int(k): str(v) for k, v in json.loads(text).items()}
@@ -213,10 +250,14 @@ def _labels(key: str, text: str) -> tuple[str, ...]:
 
 
 def _text(value) -> str:
+    if value == ():
+        return MATRYOSHKA_ALL  # the one tuple field whose empty value is written (see matryoshka_dimensions)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):  # prompts
+        return json.dumps(dict(value), ensure_ascii=False)
     if isinstance(value, tuple) and value and isinstance(value[0], str):
         return json.dumps({str(i): label for i, label in enumerate(value)})
     if isinstance(value, tuple):
@@ -229,7 +270,9 @@ _PARSERS = {
     "runtime": _enum(Runtime), "device": _enum(Device), "trust_remote_code": _bool, "allow_unsafe_weights": _bool,
     "step_tag_id": _int(0), "returned_token_ids": _int_list, "max_batch_tokens": _int(1),
     "intra_op_threads": _int(0), "max_text_bytes": _int(1), "max_texts_per_request": _int(1),
-    "chunked_processing": _bool, "id2label": _labels, "activation": _enum(Activation), "tuning_flags": lambda key, text: text,
+    "chunked_processing": _bool, "id2label": _labels, "activation": _enum(Activation),
+    "matryoshka_dimensions": _sizes, "prompts": _prompts, "default_prompt_name": lambda key, text: text,
+    "include_prompt": _bool, "tuning_flags": lambda key, text: text,
 }
 # Field name -> config key, where they differ.
 _KEYS = {name: name for name in _PARSERS} | {

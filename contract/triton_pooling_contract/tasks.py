@@ -70,6 +70,7 @@ class Tensor:
     TRUNCATE_PROMPT_TOKENS = "TRUNCATE_PROMPT_TOKENS"
     DIMENSIONS = "DIMENSIONS"
     USE_ACTIVATION = "USE_ACTIVATION"
+    PROMPT_NAME = "PROMPT_NAME"  # embed: one of the model's prompts, prepended to TEXT; "" = the model's default
     NUM_TOKENS = "NUM_TOKENS"
     EMBEDDING = "EMBEDDING"
     TOKEN_EMBEDDINGS = "TOKEN_EMBEDDINGS"

@@ -17,7 +17,8 @@ from .tokenization import EncodedText
 
 def split_chunks(encoded: EncodedText, size: int) -> list[EncodedText]:
     ids, types = encoded.input_ids, encoded.token_type_ids
-    return [EncodedText(ids[i:i + size], types[i:i + size] if types is not None else None)
+    return [EncodedText(ids[i:i + size], types[i:i + size] if types is not None else None,
+                        max(0, min(encoded.pooling_start - i, size)))  # a left-out prompt lies in the first chunks
             for i in range(0, len(ids), size)]
 
 

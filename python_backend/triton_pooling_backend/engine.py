@@ -61,7 +61,13 @@ class PoolingEngine:
             mask[row, : len(e)] = 1
             if types is not None and e.token_type_ids is not None:
                 types[row, : len(e)] = e.token_type_ids
-        return self.pooler.pool(self.encoder.run(EncoderBatch(ids, mask, types)), mask, ids)
+        out = self.encoder.run(EncoderBatch(ids, mask, types))
+        if not any(e.pooling_start for e in batch):
+            return self.pooler.pool(out, mask, ids)
+        pooled = mask.copy()  # a prompt's tokens are encoded with the text but left out of its pooling
+        for row, e in enumerate(batch):
+            pooled[row, : e.pooling_start] = 0
+        return self.pooler.pool(out, mask, ids, pooled)
 
 
 def cpu_pad_slack(width: int) -> int:

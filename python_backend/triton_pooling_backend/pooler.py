@@ -29,15 +29,16 @@ class SequencePooling:
 
     pooling: PoolingType
 
-    def __call__(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> list[np.ndarray]:
-        return list(pool_sequences(out, mask, self.pooling))
+    def __call__(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray,
+                 pooled: np.ndarray | None = None) -> list[np.ndarray]:
+        return list(pool_sequences(out, mask if pooled is None else pooled, self.pooling, mask))
 
 
 @dataclasses.dataclass(frozen=True)
 class HeadPooling:
     """The checkpoint's own head pooled already (the graph returns [B, L])."""
 
-    def __call__(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> list[np.ndarray]:
+    def __call__(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray, pooled=None) -> list[np.ndarray]:
         return list(out)
 
 
@@ -48,7 +49,7 @@ class TokenPooling:
     pooling: PoolingType
     step_tag_id: int | None = None
 
-    def __call__(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> list[np.ndarray]:
+    def __call__(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray, pooled=None) -> list[np.ndarray]:
         return pool_tokens(out, mask, ids, self.pooling, self.step_tag_id)
 
 
@@ -126,8 +127,10 @@ class Pooler:
     method: SequencePooling | HeadPooling | TokenPooling
     head: EmbeddingHead | ClassifierHead
 
-    def pool(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray) -> list[np.ndarray]:
-        return self.method(out, mask, ids)
+    def pool(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray,
+             pooled: np.ndarray | None = None) -> list[np.ndarray]:
+        """`pooled`: the tokens the pooling reads, where it reads fewer than the mask holds (a left-out prompt)."""
+        return self.method(out, mask, ids, pooled)
 
     def finish(self, rows: np.ndarray, dimensions: int | None, use_activation: bool) -> np.ndarray:
         return self.head(np.asarray(rows, dtype=np.float32), dimensions, use_activation)

@@ -11,9 +11,11 @@ import numpy as np
 from triton_pooling_contract.tasks import PoolingType
 
 
-def pool_sequences(hidden: np.ndarray, mask: np.ndarray, pooling: PoolingType) -> np.ndarray:
+def pool_sequences(hidden: np.ndarray, mask: np.ndarray, pooling: PoolingType,
+                   positions_mask: np.ndarray | None = None) -> np.ndarray:
     """[B, T, H] rows + [B, T] mask → [B, H] (CLS / MEAN / LAST, and sentence-transformers' MAX / MEAN_SQRT_LEN /
-    WEIGHTED_MEAN)."""
+    WEIGHTED_MEAN). `positions_mask`: the encoded tokens, where `mask` (what is pooled) leaves a prompt out —
+    weightedmean counts positions from the first encoded token, as sentence-transformers does."""
     rows = np.arange(hidden.shape[0])
     if pooling is PoolingType.CLS:
         return hidden[rows, first_index(mask)]
@@ -27,7 +29,8 @@ def pool_sequences(hidden: np.ndarray, mask: np.ndarray, pooling: PoolingType) -
     if pooling is PoolingType.MAX:  # padded positions never win
         return np.where(weights > 0, hidden, -np.inf).max(axis=1)
     if pooling is PoolingType.WEIGHTED_MEAN:  # sentence-transformers' weightedmean: weight = position from 1
-        positions = np.arange(1, hidden.shape[1] + 1, dtype=hidden.dtype)[None, :] - first_index(mask)[:, None]
+        start = first_index(mask if positions_mask is None else positions_mask)
+        positions = np.arange(1, hidden.shape[1] + 1, dtype=hidden.dtype)[None, :] - start[:, None]
         weighted = weights * positions[..., None]
         return (hidden * weighted).sum(axis=1) / np.maximum(weighted.sum(axis=1), 1e-9)
     raise ValueError(f"{pooling} is not a sequence pooling method")

@@ -26,6 +26,8 @@ class InputLimits:
     hidden_size: int
     vocab_size: int
     request: RequestLimits = RequestLimits()  # bytes per text, texts per request
+    # Sizes DIMENSIONS may ask for: None: not a Matryoshka model (refused, as vLLM); (): any size up to hidden_size
+    matryoshka_dimensions: tuple[int, ...] | None = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +40,8 @@ class TextInput:
     truncate: int | None = None  # keep the last k tokens
     dimensions: int | None = None
     use_activation: bool | None = None  # None: the model's default
+    prompt_name: str | None = None  # None: the model's default prompt (prompts.PromptBook applies it)
+    pooling_start: int = 0  # leading tokens left out of the pooling (a prompt with include_prompt false)
 
 
 def parse_request(tensors: Mapping[str, np.ndarray | None], limits: InputLimits) -> list[TextInput]:
@@ -79,10 +83,41 @@ def parse_request(tensors: Mapping[str, np.ndarray | None], limits: InputLimits)
         )
     if len({d for d in dims}) > 1:
         raise InvalidInputError(f"DIMENSIONS must be the same for every text of one request; got {sorted(set(map(str, dims)))}")
+    _check_matryoshka(dims[0], limits)
     activation = _bools(tensors.get(Tensor.USE_ACTIVATION), batch)
+    prompts = _prompt_names(tensors.get(Tensor.PROMPT_NAME), batch)
+    if ids is not None and any(p is not None for p in prompts):
+        raise InvalidInputError("PROMPT_NAME needs TEXT: pre-tokenized INPUT_IDS take no prompt (prepend its tokens "
+                                "yourself, or send the text)")
     return [
-        TextInput(texts[i], pairs[i], id_rows[i], truncate[i], dims[i], activation[i]) for i in range(batch)
+        TextInput(texts[i], pairs[i], id_rows[i], truncate[i], dims[i], activation[i], prompts[i]) for i in range(batch)
     ]
+
+
+def _prompt_names(array, batch: int) -> list[str | None]:
+    """PROMPT_NAME rows; "" (what a client sends to keep every request's inputs alike) = the model's default."""
+    if array is None:
+        return [None] * batch
+    names = [_decode_optional(v, Tensor.PROMPT_NAME, i) for i, v in enumerate(_rows(array, Tensor.PROMPT_NAME, batch))]
+    return [n or None for n in names]
+
+
+def _decode_optional(value, name: str, row: int) -> str:
+    if isinstance(value, (bytes, bytearray, np.bytes_)) and len(value) == 0:
+        return ""
+    return "" if isinstance(value, str) and not value else _decode(value, name, row)
+
+
+def _check_matryoshka(dimensions: int | None, limits: InputLimits) -> None:
+    if dimensions is None or dimensions == limits.hidden_size or limits.matryoshka_dimensions == ():
+        return
+    if limits.matryoshka_dimensions is None:
+        raise InvalidInputError(
+            f"DIMENSIONS is {dimensions}, but this model is not declared Matryoshka (its vectors cut short mean "
+            f"nothing): send -1 for the full {limits.hidden_size}, or build it with --matryoshka-dimensions")
+    if dimensions not in limits.matryoshka_dimensions:
+        raise InvalidInputError(f"DIMENSIONS must be one of {', '.join(map(str, limits.matryoshka_dimensions))} or "
+                                f"{limits.hidden_size} for this model; got {dimensions}")
 
 
 def _rows(array: np.ndarray, name: str, batch: int | None = None) -> list:

@@ -18,6 +18,7 @@ from .errors import InvalidInputError, PoolingError
 from .limits import RequestLimits
 from .loading import Instance, LoadedModel, load_model
 from .outputs import pack_outputs
+from .prompts import PromptBook
 from .request_parsing import InputLimits, TextInput, parse_request
 from triton_pooling_contract.definition import ModelDefinition
 from .tokenization import EncodedText
@@ -41,10 +42,11 @@ class PoolingService:
         self.facts = model.facts
         self.engine = PoolingEngine(model.facts, model.encoder, definition)
         self.tokenizer = model.tokenizer
+        self.prompts = PromptBook(definition, model.tokenizer.prompt_length)
         request_limits = RequestLimits.resolve(definition.max_text_bytes, definition.max_texts_per_request,
                                                definition.max_batch_size)
         self.limits = InputLimits(definition.task, model.facts.max_tokens, model.facts.hidden_size,
-                                  model.facts.vocab_size, request_limits)
+                                  model.facts.vocab_size, request_limits, definition.matryoshka_dimensions)
 
     @classmethod
     def load(cls, definition: ModelDefinition, instance: Instance) -> "PoolingService":
@@ -59,7 +61,7 @@ class PoolingService:
         flat: list[TextInput] = []
         for r, tensors in enumerate(requests):
             try:
-                inputs = parse_request(tensors, self.limits)
+                inputs = self.prompts.apply(parse_request(tensors, self.limits))
                 self._check_truncation(inputs)
             except PoolingError as e:
                 answers[r] = e

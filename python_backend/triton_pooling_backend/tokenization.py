@@ -20,6 +20,7 @@ from .truncation import WHOLE_TEXT_CHARS, last_tokens, special_token_count
 class EncodedText:
     input_ids: list[int]
     token_type_ids: list[int] | None = None
+    pooling_start: int = 0  # leading tokens the pooling leaves out (a prompt with include_prompt false)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -41,6 +42,11 @@ class TextTokenizer:
         self._with_token_types = with_token_types
         self._specials = {pair: special_token_count(tokenizer, pair) for pair in (False, True)}
 
+    def prompt_length(self, prompt: str) -> int:
+        """sentence-transformers' prompt length: the prompt tokenized alone, less a trailing special token."""
+        encoding = self._tokenizer.encode(prompt, add_special_tokens=True)
+        return len(encoding.ids) - (1 if encoding.special_tokens_mask and encoding.special_tokens_mask[-1] else 0)
+
     def minimum_truncation(self, pair: bool) -> int:
         """The smallest TRUNCATE_PROMPT_TOKENS that keeps any text: one more than the special tokens."""
         return self._specials[pair] + 1
@@ -59,7 +65,7 @@ class TextTokenizer:
         for (has_pair, truncate), indices in groups.items():
             batch = [(inputs[i].text, inputs[i].text_pair) if has_pair else inputs[i].text for i in indices]
             for i, e in zip(indices, self._encode_batch(batch, truncate)):
-                encoded[i] = EncodedText(e.ids, e.type_ids if self._with_token_types else None)
+                encoded[i] = EncodedText(e.ids, e.type_ids if self._with_token_types else None, inputs[i].pooling_start)
         return encoded  # type: ignore[return-value]
 
     def _encode_batch(self, batch: list, truncate: int | None):

@@ -13,7 +13,7 @@ from .definition_reader import read_declared_task, read_definition
 
 _INPUTS = (
     Tensor.TEXT, Tensor.INPUT_IDS, Tensor.TEXT_PAIR, Tensor.TRUNCATE_PROMPT_TOKENS,
-    Tensor.DIMENSIONS, Tensor.USE_ACTIVATION,
+    Tensor.DIMENSIONS, Tensor.USE_ACTIVATION, Tensor.PROMPT_NAME,
 )
 
 

@@ -59,7 +59,8 @@ def built(tmp_path_factory, checkpoints, minilm_path):
     for name, args in builds.items():
         assert main(["build", *map(str, args), "--repository", str(repo), "--name", name]) == 0, name
     subprocess.run([sys.executable, "-m", "triton_pooling_server.builder.tensorrt", str(checkpoints["bert-embed"]),
-                    "--repository", str(repo), "--name", "bert_ensemble", "--encoder-platform", "python-onnxruntime"],
+                    "--repository", str(repo), "--name", "bert_ensemble", "--encoder-platform", "python-onnxruntime",
+                    "--matryoshka-dimensions", "all"],
                    check=True, capture_output=True)
     builds["bert_ensemble"] = [checkpoints["bert-embed"]]
     with running_triton(repo, root / "tritonserver.log") as server:

@@ -28,7 +28,8 @@ SHORT = ["Hello world.", "Paris is the capital of France."]
 def server(tmp_path_factory, minilm_path):
     root = tmp_path_factory.mktemp("long_inputs")
     repo = root / "repository"
-    common = [str(minilm_path), "--repository", str(repo), "--max-tokens", str(WINDOW), "--instances", "1"]
+    common = [str(minilm_path), "--repository", str(repo), "--max-tokens", str(WINDOW), "--instances", "1",
+              "--matryoshka-dimensions", "64"]  # the DIMENSIONS case below
     assert main(["build", *common, "--name", "chunked", "--enable-chunked-processing"]) == 0
     assert main(["build", *common, "--name", "windowed"]) == 0
     with running_triton(repo, root / "tritonserver.log") as triton:

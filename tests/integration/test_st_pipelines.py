@@ -98,3 +98,84 @@ def test_served_pipeline_equals_sentence_transformers(served, name, protocol):
     actual = infer(protocol, server, name, TEXTS)[Tensor.EMBEDDING]
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     assert np.abs(actual - expected).max() <= TOL, np.abs(actual - expected).max()
+
+
+PROMPTS = {"query": "query: ", "document": "passage: ", "none": ""}
+PROMPTED = {"prompted": ("mean", True), "prompted_excluded": ("mean", False), "prompted_weighted": ("weightedmean", False)}
+
+
+@pytest.fixture(scope="module")
+def prompted(tmp_path_factory, checkpoints):
+    """Folders whose config_sentence_transformers.json carries prompts and a default, with include_prompt true / false."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+
+    root = tmp_path_factory.mktemp("st_prompts")
+    folders = {}
+    for name, (mode, include) in PROMPTED.items():
+        modules = [Transformer(str(checkpoints["bert-embed"])), Pooling(32, pooling_mode=mode, include_prompt=include),
+                   Normalize()]
+        SentenceTransformer(modules=modules, prompts=PROMPTS, default_prompt_name="query").save(str(root / name))
+        folders[name] = root / name
+        assert main(["build", str(root / name), "--repository", str(root / "repository"), "--name", name]) == 0
+    with running_triton(root / "repository", root / "tritonserver.log") as server:
+        yield server, folders
+
+
+def _prompt_inputs(protocol, texts, prompt_name):
+    from support.raw import make_inputs, _MODULES
+
+    inputs = make_inputs(protocol, texts)
+    if prompt_name is not None:
+        tensor = _MODULES[protocol].InferInput("PROMPT_NAME", [len(texts), 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[prompt_name.encode()]] * len(texts), dtype=object))
+        inputs.append(tensor)
+    return inputs
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("name", list(PROMPTED))
+@pytest.mark.parametrize("prompt_name", [None, "", "query", "document", "none"])
+def test_prompts_apply_as_sentence_transformers_applies_them(prompted, name, prompt_name, protocol):
+    from sentence_transformers import SentenceTransformer
+
+    from support.raw import client
+
+    server, folders = prompted
+    reference = SentenceTransformer(str(folders[name]), device="cpu")
+    expected = reference.encode(TEXTS, prompt_name=prompt_name or None, convert_to_numpy=True)  # None/"": the default
+    result = client(protocol, server).infer(name, _prompt_inputs(protocol, TEXTS, prompt_name))
+    actual = result.as_numpy(Tensor.EMBEDDING)
+    assert np.abs(actual - expected).max() <= TOL, np.abs(actual - expected).max()
+    plain = reference.encode(TEXTS, prompt_name="none", convert_to_numpy=True)
+    if prompt_name != "none":  # the prompt changed the answer: it was applied, not ignored
+        assert np.abs(actual - plain).max() > 1e-3
+
+
+def test_prompt_names_are_checked_and_counted(prompted):
+    from tritonclient.utils import InferenceServerException
+
+    from support.raw import client
+
+    server, _ = prompted
+    with pytest.raises(InferenceServerException, match=r"PROMPT_NAME\[0\] is 'passage'; this model's prompts: "
+                                                       r"'document', 'none', 'query'"):
+        client("grpc", server).infer("prompted", _prompt_inputs("grpc", ["hi"], "passage"))
+    with_prompt = client("grpc", server).infer("prompted", _prompt_inputs("grpc", ["hi"], "query"))
+    without = client("grpc", server).infer("prompted", _prompt_inputs("grpc", ["hi"], "none"))
+    # NUM_TOKENS counts what was encoded: the prompt's tokens too
+    assert with_prompt.as_numpy(Tensor.NUM_TOKENS)[0, 0] > without.as_numpy(Tensor.NUM_TOKENS)[0, 0]
+
+
+def test_the_client_sends_prompt_name(prompted):
+    from sentence_transformers import SentenceTransformer
+
+    from triton_pooling import PoolingClient
+
+    server, folders = prompted
+    expected = SentenceTransformer(str(folders["prompted_excluded"]), device="cpu").encode(
+        TEXTS, prompt_name="document", convert_to_numpy=True)
+    with PoolingClient(server.options.grpc_url) as pooling:
+        outs = pooling.embed(TEXTS, model="prompted_excluded", prompt_name="document")
+    assert np.abs(np.stack([o.outputs.embedding for o in outs]) - expected).max() <= TOL

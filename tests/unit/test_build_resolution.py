@@ -200,3 +200,21 @@ def test_an_unknown_cross_encoder_activation_is_refused_naming_it(tmp_path):
     with pytest.raises(BuildError, match=r"cross-encoder activation 'my_pkg.Scaled' is not served; served: "
                                          r"'torch.nn.modules.linear.Identity'"):
         resolve(BuildRequest(checkpoint=path), inspect_checkpoint(path))
+
+
+@pytest.mark.parametrize("config, flag, expected", [
+    ({}, None, None), ({"is_matryoshka": True}, None, ()), ({"matryoshka_dimensions": [256, 64, 128]}, None, (64, 128, 256)),
+    ({}, "all", ()), ({"is_matryoshka": True}, "32,16", (16, 32)),
+])
+def test_matryoshka_is_declared_by_config_json_or_the_flag(tmp_path, config, flag, expected):
+    path = fake_checkpoint(tmp_path / "ckpt", ("BertModel",))
+    (path / "config.json").write_text(json.dumps({**json.loads((path / "config.json").read_text()), **config}))
+    model = resolve(BuildRequest(checkpoint=path, matryoshka_dimensions=flag), inspect_checkpoint(path))
+    assert model.definition.matryoshka_dimensions == expected
+
+
+def test_matryoshka_flag_is_refused_for_classifiers_and_bad_sizes(tmp_path):
+    with pytest.raises(BuildError, match=r"--matryoshka-dimensions applies to embed and token_embed"):
+        build(tmp_path / "a", ("BertForSequenceClassification",), matryoshka_dimensions="all")
+    with pytest.raises(BuildError, match=r"--matryoshka-dimensions is '0,8'; expected 'all' or comma-separated sizes"):
+        build(tmp_path / "b", matryoshka_dimensions="0,8")

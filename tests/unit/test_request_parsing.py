@@ -53,3 +53,23 @@ def test_dimensions_refused_on_classifier_but_minus_one_allowed():
     with pytest.raises(InvalidInputError, match="embed and token_embed models only"):
         parse_request({Tensor.TEXT: col(b"a"), Tensor.DIMENSIONS: col(4, dtype=np.int32)}, CLASSIFY)
     assert parse_request({Tensor.TEXT: col(b"a"), Tensor.DIMENSIONS: col(-1, dtype=np.int32)}, CLASSIFY)[0].dimensions is None
+
+
+def _dims(limits, value):
+    return parse_request({"TEXT": np.array([[b"hello"]], dtype=object), "DIMENSIONS": np.array([[value]], dtype=np.int32)},
+                         limits)[0].dimensions
+
+
+def test_dimensions_only_for_models_declared_matryoshka():
+    import dataclasses
+
+    plain = dataclasses.replace(EMBED, matryoshka_dimensions=None)
+    with pytest.raises(InvalidInputError, match=r"DIMENSIONS is 64, but this model is not declared Matryoshka.*send -1 "
+                                                r"for the full 384, or build it with --matryoshka-dimensions"):
+        _dims(plain, 64)
+    assert _dims(plain, 384) == 384 and _dims(plain, -1) is None  # the full size is always fine
+    listed = dataclasses.replace(EMBED, matryoshka_dimensions=(64, 128))
+    assert _dims(listed, 128) == 128
+    with pytest.raises(InvalidInputError, match=r"DIMENSIONS must be one of 64, 128 or 384 for this model; got 100"):
+        _dims(listed, 100)
+    assert _dims(EMBED, 100) == 100  # declared for every size

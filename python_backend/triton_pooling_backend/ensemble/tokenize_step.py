@@ -38,7 +38,7 @@ class TokenizeStep(StepModel):
         requests = RequestLimits.resolve(definition.max_text_bytes, definition.max_texts_per_request,
                                          definition.max_batch_size)
         self.limits = InputLimits(definition.task, self.max_tokens, int(hf_config.hidden_size),
-                                  int(hf_config.vocab_size), requests)
+                                  int(hf_config.vocab_size), requests, definition.matryoshka_dimensions)
 
     def answer(self, tensors):
         inputs = parse_request(tensors, self.limits)

@@ -56,6 +56,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="serve a checkpoint that brings its own code (config.json auto_map): it runs at build and load")
     p.add_argument("--enable-chunked-processing", action="store_true",
                    help="embed: encode prompts longer than max_tokens in chunks and average them (vLLM's rule)")
+    p.add_argument("--matryoshka-dimensions", metavar="SIZES",
+                   help="embed / token_embed: the sizes DIMENSIONS may ask for, e.g. 64,128,256, or 'all' (default: "
+                        "what config.json declares; a model declared nowhere refuses DIMENSIONS, as vLLM)")
+    p.add_argument("--prompt", action="append", type=_prompt, default=[], metavar="NAME=TEXT",
+                   help="embed: a prompt requests may name (PROMPT_NAME), prepended to the text as sentence-transformers "
+                        "does; adds to or replaces the checkpoint's config_sentence_transformers.json prompts; repeatable")
+    p.add_argument("--default-prompt-name", help="embed: the prompt used when a request names none")
     p.add_argument("--force", action="store_true", help="replace a different model of the same name")
     tuning = p.add_argument_group("serving tuning (default: from this host; docs/performance.md)")
     tuning.add_argument("--profile", choices=[v.value for v in Profile], default="auto",
@@ -81,6 +88,8 @@ def request_from_args(args: argparse.Namespace) -> BuildRequest:
         step_tag_id=args.step_tag_id, returned_token_ids=args.returned_token_ids,
         copy_checkpoint=args.copy_checkpoint, allow_unsafe_weights=args.allow_unsafe_weights,
         trust_remote_code=getattr(args, "trust_remote_code", False),
+        matryoshka_dimensions=getattr(args, "matryoshka_dimensions", None),
+        prompts=tuple(getattr(args, "prompt", None) or ()), default_prompt_name=getattr(args, "default_prompt_name", None),
         chunked_processing=getattr(args, "enable_chunked_processing", False), tuning=tuning_from_args(args),
     )
 
@@ -193,6 +202,13 @@ def _cached_artifact(request, cache_dir, log) -> None:
         cached_artifact(request, cache_dir, log=log)
     except ArtifactError as e:
         raise BuildError(str(e)) from None
+
+
+def _prompt(value: str) -> tuple[str, str]:
+    name, sep, text = value.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=TEXT, e.g. query='Instruct: ...\\nQuery: '; got {value!r}")
+    return name.strip(), text
 
 
 def _int_list(value: str) -> tuple[int, ...]:

@@ -27,6 +27,7 @@ INPUTS = (
     (Tensor.TRUNCATE_PROMPT_TOKENS, "TYPE_INT32", "1", ""),
     (Tensor.DIMENSIONS, "TYPE_INT32", "1", ""),
     (Tensor.USE_ACTIVATION, "TYPE_BOOL", "1", ""),
+    (Tensor.PROMPT_NAME, "TYPE_STRING", "1", ""),
 )
 
 

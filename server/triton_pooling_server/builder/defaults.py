@@ -21,9 +21,11 @@ SEEDED = "checkpoint"  # <model>/checkpoint/, written by `python -m triton_pooli
 SEEDED_STEP_TAG_ID = 257
 
 # name → (MODEL_DIR, relative to the repository unless a package, and the build flags)
+# all-MiniLM-L6-v2 is not Matryoshka-trained; its builds declare every size so that the shipped default shows
+# DIMENSIONS end to end (a user's model is declared by its config.json or --matryoshka-dimensions).
 DEFAULT_BUILDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "embed": (MINILM, ()),
-    "token_embed": (MINILM, ("--task", "token_embed")),
+    "embed": (MINILM, ("--matryoshka-dimensions", "all")),
+    "token_embed": (MINILM, ("--task", "token_embed", "--matryoshka-dimensions", "all")),
     "seq_classify": (f"seq_classify/{SEEDED}", ()),
     "token_classify": (f"token_classify/{SEEDED}", ("--step-tag-id", str(SEEDED_STEP_TAG_ID))),
 }

@@ -11,7 +11,7 @@ from triton_pooling_contract import rules
 from triton_pooling_contract.checkpoint_info import CheckpointInfo
 from triton_pooling_contract.definition import DEFAULT_MAX_BATCH_SIZE, ModelDefinition
 from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, Activation, DefinitionError, DType, Runtime
-from triton_pooling_contract.tasks import PoolingTask, PoolingType, default_task, parse_task
+from triton_pooling_contract.tasks import EMBEDDING_TASKS, PoolingTask, PoolingType, default_task, parse_task
 
 from .config_text import ModelSpec
 from .errors import BuildError, listing
@@ -40,6 +40,9 @@ class BuildRequest:
     allow_unsafe_weights: bool = False
     trust_remote_code: bool = False
     chunked_processing: bool = False
+    matryoshka_dimensions: str | None = None  # "all" or "64,128,256"; None: what the checkpoint declares
+    prompts: tuple[tuple[str, str], ...] = ()  # --prompt NAME=TEXT: added to (or replacing) the checkpoint's
+    default_prompt_name: str | None = None
     tuning: TuningFlags = TuningFlags()
 
 
@@ -93,10 +96,53 @@ def _resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
         allow_unsafe_weights=not info.has_safetensors, trust_remote_code=bool(info.auto_map), step_tag_id=request.step_tag_id,
         returned_token_ids=request.returned_token_ids, chunked_processing=request.chunked_processing,
         id2label=_class_names(info, task), activation=_classifier_activation(info, task, decisions),
+        matryoshka_dimensions=_matryoshka(request, info, task, decisions),
+        **_prompts(request, info, task, decisions),
         max_batch_size=request.max_batch_size,
     )
     runtime = _parse_runtime(request.runtime)
     return ResolvedModel(ModelSpec(name, definition), pooling, runtime, info, tuple(decisions))
+
+
+def _matryoshka(request: BuildRequest, info: CheckpointInfo, task: PoolingTask,
+                decisions: list[str]) -> tuple[int, ...] | None:
+    """DIMENSIONS is served only for models declared Matryoshka (as vLLM): by the flag, else by config.json."""
+    if request.matryoshka_dimensions is not None:
+        if task not in EMBEDDING_TASKS:
+            raise BuildError(f"--matryoshka-dimensions applies to embed and token_embed; this build is {task.value}")
+        try:
+            sizes = ModelDefinition.from_parameters({"pooling_task": task.value, "checkpoint": ".",
+                                                     "matryoshka_dimensions": request.matryoshka_dimensions}
+                                                    ).matryoshka_dimensions
+        except DefinitionError:
+            raise BuildError(f"--matryoshka-dimensions is {request.matryoshka_dimensions!r}; expected 'all' or "
+                             "comma-separated sizes >= 1, e.g. 64,128,256") from None
+        decisions.append(f"Matryoshka dimensions {request.matryoshka_dimensions}: --matryoshka-dimensions")
+        return sizes
+    if task in EMBEDDING_TASKS and info.matryoshka_dimensions is not None:
+        decisions.append(f"Matryoshka dimensions {', '.join(map(str, info.matryoshka_dimensions)) or 'all'}: "
+                         "config.json (is_matryoshka / matryoshka_dimensions)")
+        return info.matryoshka_dimensions
+    return None
+
+
+def _prompts(request: BuildRequest, info: CheckpointInfo, task: PoolingTask, decisions: list[str]) -> dict:
+    """sentence-transformers' prompts (config_sentence_transformers.json) with the flags' added or replacing them."""
+    st = info.sentence_transformers
+    prompts = dict(st.prompts if st and task is PoolingTask.EMBED else ())
+    if (request.prompts or request.default_prompt_name) and task is not PoolingTask.EMBED:
+        raise BuildError(f"--prompt / --default-prompt-name apply to embed models; this build is {task.value}")
+    prompts.update(request.prompts)
+    default = request.default_prompt_name or (st.default_prompt_name if st and task is PoolingTask.EMBED else None)
+    if default is not None and default not in prompts:
+        raise BuildError(f"--default-prompt-name is {default!r}; this model's prompts are "
+                         f"{listing(prompts) or 'none'} (add one with --prompt {default}=TEXT)")
+    if prompts:
+        decisions.append(f"prompts {', '.join(repr(n) for n in sorted(prompts))}"
+                         f"{f', default {default!r}' if default else ''}: config_sentence_transformers.json"
+                         f"{' and --prompt' if request.prompts else ''}")
+    include = st.pipeline.include_prompt if st else True
+    return {"prompts": tuple(sorted(prompts.items())), "default_prompt_name": default, "include_prompt": include}
 
 
 def _classifier_activation(info: CheckpointInfo, task: PoolingTask, decisions: list[str]) -> Activation | None:

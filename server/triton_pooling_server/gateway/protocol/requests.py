@@ -91,6 +91,7 @@ def _encode_request(body: Mapping, max_inputs: int, dimensions: bool) -> EncodeR
         dimensions=fields.optional_int(body, "dimensions", 1) if dimensions else None,
         use_activation=fields.optional_bool(body, "use_activation"),
         truncate_prompt_tokens=fields.truncate_prompt_tokens(body),
+        prompt_name=fields.optional_str(body, "prompt_name"),  # TEI's and sentence-transformers' spelling
     )
     model, request_id = _common(body)
     return EncodeRequest(model, prompts, options, parse_encoding(body), request_id=request_id)
