@@ -79,10 +79,12 @@ def test_gateway_and_client_refuse_a_prompt_with_the_same_words(gateway_input, c
     assert error.message.replace("input", "prompts") == str(client.value), (error.message, str(client.value))
 
 
-def test_truncate_minus_one_and_null_mean_the_model_default():
-    for value in (-1, None):
-        assert requests.parse_embeddings({"input": "a", "truncate_prompt_tokens": value}, 4).options.truncate_prompt_tokens is None
-    assert requests.parse_embeddings({"input": "a", "truncate_prompt_tokens": 7}, 4).options.truncate_prompt_tokens == 7
+def test_truncate_minus_one_means_the_models_maximum_and_null_none():
+    """vLLM's semantics: -1 truncates to the model's max_tokens (resolved per model when sent), null keeps all."""
+    parse = requests.parse_embeddings
+    assert parse({"input": "a", "truncate_prompt_tokens": -1}, 4).options.truncate_prompt_tokens == -1
+    assert parse({"input": "a", "truncate_prompt_tokens": None}, 4).options.truncate_prompt_tokens is None
+    assert parse({"input": "a", "truncate_prompt_tokens": 7}, 4).options.truncate_prompt_tokens == 7
 
 
 def test_pooling_task_and_alias():

@@ -16,9 +16,11 @@ from . import routes
 from .admission import Admission
 from .auth import ApiKey
 from .context import MODEL_KEY, STATE, Gateway, gateway, json_response, too_large
+from .dialects import is_tei, tei_answer
 from .errors import ErrorKind, GatewayError, from_client_error
 from .metrics import Metrics
 from .settings import GatewaySettings
+from .tokenizer_files import TokenizerFiles
 from .triton.catalog import Catalog
 from .triton.encoder import TritonEncoder
 from .triton.health import Health
@@ -38,7 +40,7 @@ def create_app(settings: GatewaySettings, pool: TritonPool | None = None) -> web
     health = Health(pool, catalog, encoder, settings.health_ttl, settings.probe_timeout, settings.probe_queue_timeout)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[answer_once])
     app[STATE] = Gateway(settings, pool, catalog, encoder, health, Metrics(), int(time.time()),
-                         ApiKey(settings.api_key), Admission(settings))
+                         ApiKey(settings.api_key), Admission(settings), TokenizerFiles(settings.model_repository))
     routes.register(app)
     app.on_cleanup.append(_close)
     return app
@@ -54,7 +56,11 @@ async def _close(app: web.Application) -> None:
     await app[STATE].pool.close()
 
 
-def error_response(error: GatewayError) -> web.Response:
+def error_response(error: GatewayError, request: web.Request | None = None) -> web.Response:
+    """The error in the convention of the request's API: TEI's on TEI's routes, OpenAI's / vLLM's elsewhere."""
+    if request is not None and is_tei(request):
+        status, body = tei_answer(error)
+        return json_response(body, status, error.headers())
     return json_response(error.body(), error.kind.status, error.headers())
 
 
@@ -82,7 +88,7 @@ async def answer_once(request: web.Request, handler) -> web.StreamResponse:
     finally:
         state.metrics.in_flight -= 1
     if error is not None:
-        response = error_response(error)
+        response = error_response(error, request)
         if not request.content.is_eof():
             response.force_close()  # "Connection: close": the unread rest of the body is not worth reading
     resource = request.match_info.route.resource

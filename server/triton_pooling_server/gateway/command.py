@@ -13,7 +13,8 @@ import sys
 
 from .settings import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, GatewaySettings, SettingsError, api_key_from
 
-DESCRIPTION = ("serve the OpenAI / vLLM / Jina / Cohere HTTP API (embeddings, pooling, classify, score, rerank) "
+DESCRIPTION = ("serve the OpenAI / vLLM / TEI / Jina / Cohere HTTP API (embeddings, pooling, classify, score, rerank, "
+               "tokenize) "
                "over the Triton models")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds a /health verdict (probe inferences included) is reused")
     p.add_argument("--probe-timeout", type=float, default=d.probe_timeout,
                    help="seconds /health waits for each model's probe; no answer by then counts as busy")
+    p.add_argument("--model-repository", default=None, metavar="DIR",
+                   help="the repository Triton serves; the tokenization routes (/tokenize, /detokenize, /decode) read "
+                        "each model's <DIR>/<model>/<version>/tokenizer.json from it (without it they answer 501)")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(run=run)
 
@@ -64,7 +68,7 @@ def settings_from(args: argparse.Namespace, environ=os.environ) -> GatewaySettin
         api_key=api_key_from(args.api_key, environ), max_concurrent_requests=args.max_concurrent_requests,
         max_body_bytes_in_flight=args.max_body_bytes_in_flight, max_output_bytes=args.max_output_bytes,
         max_calls_per_request=args.max_calls_per_request, body_timeout=args.body_timeout,
-        keepalive_timeout=args.keepalive_timeout,
+        keepalive_timeout=args.keepalive_timeout, model_repository=args.model_repository,
     )
 
 

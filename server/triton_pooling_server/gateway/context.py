@@ -15,6 +15,7 @@ from .errors import ErrorKind, GatewayError, invalid
 from .metrics import Metrics
 from .protocol.structure import check_structure
 from .settings import GatewaySettings
+from .tokenizer_files import TokenizerFiles
 from .triton.catalog import Catalog
 from .triton.encoder import TritonEncoder
 from .triton.health import Health
@@ -35,6 +36,7 @@ class Gateway:
     started: int
     api_key: ApiKey
     admission: Admission
+    tokenizers: TokenizerFiles
 
 
 STATE: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)

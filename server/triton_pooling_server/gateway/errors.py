@@ -1,7 +1,8 @@
 """The gateway's one closed set of error kinds, each answered with one HTTP status, and the mapping
 from the client package's errors (which classify tritonclient's) onto it.
 
-Every error body is OpenAI's / vLLM's: `{"error": {"message", "type", "param", "code"}}`.
+Every error body is OpenAI's / vLLM's: `{"error": {"message", "type", "param", "code"}}`, except on TEI's
+routes, which answer TEI's `{"error", "error_type"}` with TEI's statuses (dialects.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ErrorKind(enum.Enum):
     UNAVAILABLE = (503, "ServiceUnavailableError")  # Triton overloaded, restarting or not ready
     TIMEOUT = (504, "GatewayTimeoutError")  # Triton did not answer within the gateway's timeout
     INTERNAL = (500, "InternalServerError")
+    NOT_IMPLEMENTED = (501, "NotImplementedError")  # a route this gateway cannot serve (yet, or without a flag)
 
     @property
     def status(self) -> int:
@@ -54,6 +56,7 @@ class GatewayError(Exception):
         self.kind = kind
         self.message = message
         self.param = param
+        self.tei_type: str | None = None  # TEI's error_type when it is not the kind's (dialects.py: "Empty")
 
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.kind.type_name, "param": self.param,

@@ -44,6 +44,9 @@ class GatewaySettings:
     max_calls_per_request: int = 8  # Triton requests one HTTP request has in flight at once
     body_timeout: float = 30.0  # seconds a request body may take to arrive (slowloris); then 408
     keepalive_timeout: float = 15.0  # seconds an idle connection stays open (aiohttp's default is ~1 h)
+    # The model repository Triton serves, read only for each model's tokenizer.json (/tokenize, /detokenize,
+    # /decode); None: those routes answer 501.
+    model_repository: str | None = None
 
     def __post_init__(self):
         if not self.triton_url or ":" not in self.triton_url:

@@ -19,9 +19,12 @@ GATEWAY_MODULE = "triton_pooling_server.gateway"
 
 
 class GatewayProcess:
-    def __init__(self, triton_grpc_url: str, host: str, port: int, api_key: str | None = None):
+    def __init__(self, triton_grpc_url: str, host: str, port: int, api_key: str | None = None,
+                 model_repository: str | os.PathLike | None = None):
         self.command = [sys.executable, "-m", GATEWAY_MODULE, "--triton-url", triton_grpc_url,
                         "--host", host, "--port", str(port)]
+        if model_repository is not None:  # the tokenization routes read each model's tokenizer.json there
+            self.command += ["--model-repository", os.path.abspath(model_repository)]
         self.url = f"http://{_url_host(host)}:{port}"
         # The key travels in the child's environment, never its command line (which any local user can read).
         self.env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}

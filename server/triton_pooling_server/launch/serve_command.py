@@ -108,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         supervisor.wait_ready()
         keeper = None
         if args.gateway_port is not None and not stop.is_set():
-            gateway = GatewayProcess(options.grpc_url, args.host, args.gateway_port, api_key).start()
+            gateway = GatewayProcess(options.grpc_url, args.host, args.gateway_port, api_key,
+                                     model_repository=args.model_repository).start()
             gateway.wait_ready(should_stop=stop.is_set)
             keeper = GatewayKeeper(gateway, log=lambda m: print(m, file=sys.stderr, flush=True))
         if stop.is_set():

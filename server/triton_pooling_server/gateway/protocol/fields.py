@@ -65,13 +65,17 @@ def choice(body: Mapping, name: str, allowed: Sequence[str], default: str) -> st
 
 
 def truncate_prompt_tokens(body: Mapping) -> int | None:
-    """vLLM's field: k >= 1 keeps the last k tokens; -1 or null leaves the model's default."""
+    """vLLM's field: k >= 1 keeps the last k tokens; -1 truncates to the model's maximum (returned as -1, which
+    the route resolves with the model: protocol/truncation.py); null leaves the model's default."""
     value = body.get("truncate_prompt_tokens")
-    if value is None or (value == -1 and not isinstance(value, bool)):
+    if value is None:
         return None
+    if value == -1 and not isinstance(value, bool):
+        return -1
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT32_MAX:
-        raise invalid(f"truncate_prompt_tokens must be an integer from 1 to {INT32_MAX} (keep the last k tokens), or "
-                      f"-1 / null for the model's default; got {describe(value)}", "truncate_prompt_tokens")
+        raise invalid(f"truncate_prompt_tokens must be an integer from 1 to {INT32_MAX} (keep the last k tokens), "
+                      f"-1 (the model's maximum) or null (no truncation); got {describe(value)}",
+                      "truncate_prompt_tokens")
     return value
 
 

@@ -9,6 +9,7 @@ from triton_pooling_contract.tasks import PoolingTask
 from ..context import MODEL_KEY, gateway, json_response, read_json
 from ..errors import invalid
 from ..protocol import requests, responses
+from ..protocol.truncation import resolve_options
 
 
 async def embeddings(request: web.Request) -> web.Response:
@@ -16,7 +17,8 @@ async def embeddings(request: web.Request) -> web.Response:
     req = requests.parse_embeddings(await read_json(request), state.settings.max_inputs)
     model = await state.catalog.resolve(req.model, "/v1/embeddings", (PoolingTask.EMBED,))
     request[MODEL_KEY] = model.name
-    outputs = await state.encoder.encode(model.info, req.prompts, req.options, model.max_tokens)
+    outputs = await state.encoder.encode(model.info, req.prompts, resolve_options(req.options, model),
+                                          model.max_tokens)
     return json_response(responses.embeddings(outputs, model.name, req.encoding, req.request_id))
 
 
@@ -27,7 +29,8 @@ async def pooling(request: web.Request) -> web.Response:
         raise invalid("/pooling needs model (or task, to pick the model serving it)", "model")
     model = await state.catalog.resolve(req.model, "/pooling", tuple(PoolingTask), task=req.task)
     request[MODEL_KEY] = model.name
-    outputs = await state.encoder.encode(model.info, req.prompts, req.options, model.max_tokens)
+    outputs = await state.encoder.encode(model.info, req.prompts, resolve_options(req.options, model),
+                                          model.max_tokens)
     return json_response(responses.pooling(outputs, model.name, req.encoding, req.request_id))
 
 
@@ -36,5 +39,6 @@ async def classify(request: web.Request) -> web.Response:
     req = requests.parse_classify(await read_json(request), state.settings.max_inputs)
     model = await state.catalog.resolve(req.model, "/classify", (PoolingTask.SEQ_CLASSIFY,))
     request[MODEL_KEY] = model.name
-    outputs = await state.encoder.encode(model.info, req.prompts, req.options, model.max_tokens)
+    outputs = await state.encoder.encode(model.info, req.prompts, resolve_options(req.options, model),
+                                          model.max_tokens)
     return json_response(responses.classification(outputs, model.name, model.labels, req.request_id))

@@ -10,6 +10,7 @@ from triton_pooling_contract.tasks import PoolingTask
 
 from ..context import MODEL_KEY, gateway, json_response, read_json
 from ..protocol import requests, responses
+from ..protocol.truncation import resolve
 
 # The tasks a score can be computed with; the first is the default when no model is named (as the client).
 SCORE_TASKS = (PoolingTask.EMBED, PoolingTask.SEQ_CLASSIFY, PoolingTask.TOKEN_EMBED)
@@ -23,8 +24,15 @@ async def score(request: web.Request) -> web.Response:
 
 
 async def rerank(request: web.Request) -> web.Response:
+    """vLLM's / Jina's / Cohere's shape (query, documents); on /rerank also TEI's (query, texts: routes/tei.py)."""
     state = gateway(request)
-    req = requests.parse_rerank(await read_json(request), state.settings.max_inputs)
+    body = await read_json(request)
+    if request.path == "/rerank":
+        from . import tei  # tei imports SCORE_TASKS from here
+
+        if tei.is_tei_rerank(body):
+            return await tei.rerank(request, body)
+    req = requests.parse_rerank(body, state.settings.max_inputs)
     model, values, tokens = await _scores(request, req, request.path)
     return json_response(responses.rerank(values, req.documents, req.top_n, model, tokens, req.request_id))
 
@@ -34,5 +42,5 @@ async def _scores(request: web.Request, req: requests.ScoreRequest, endpoint: st
     model = await state.catalog.resolve(req.model, endpoint, SCORE_TASKS)
     request[MODEL_KEY] = model.name
     values, tokens = await state.encoder.score(model.info, req.queries, req.documents, req.use_activation,
-                                               req.truncate_prompt_tokens, model.max_tokens)
+                                               resolve(req.truncate_prompt_tokens, model), model.max_tokens)
     return model.name, values, tokens

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 
 from triton_pooling.discovery import ModelCatalog, ModelInfo, model_info, ready_model_names
@@ -22,6 +23,24 @@ class ServedModel:
     info: ModelInfo
     labels: tuple[str, ...] = ()  # classifier labels by class index; () → LABEL_<i>
     max_tokens: int | None = None  # the config's max_tokens parameter; None: the checkpoint's, unknown here
+    parameters: tuple[tuple[str, str], ...] = ()  # the config's string parameters (pooling_type, prompts, dtype)
+    version: str = "1"  # the loaded version (its folder holds tokenizer.json)
+
+    def parameter(self, key: str, default: str | None = None) -> str | None:
+        return dict(self.parameters).get(key, default)
+
+    @property
+    def prompt_names(self) -> tuple[str, ...]:
+        """The sentence-transformers prompts the config names (its `prompts` parameter, JSON name -> text)."""
+        return tuple(name for name, _ in self.prompts)
+
+    @property
+    def prompts(self) -> tuple[tuple[str, str], ...]:
+        try:
+            mapping = json.loads(self.parameter("prompts") or "{}")
+        except ValueError:
+            return ()
+        return tuple(sorted((str(k), str(v)) for k, v in mapping.items())) if isinstance(mapping, dict) else ()
 
     @property
     def name(self) -> str:
@@ -52,13 +71,16 @@ class Catalog:
             return self._models
 
     async def _load(self) -> dict[str, ServedModel]:
-        names = ready_model_names(await self._pool.loaded_models())
+        rows = await self._pool.loaded_models()
+        names = ready_model_names(rows)
+        versions = {str(r.get("name")): str(r.get("version") or "1") for r in rows if r.get("name") in names}
         configs = await asyncio.gather(*(self._pool.model_config(n) for n in names))
         served = {}
         for config in configs:
             info = model_info(config)
             if info is not None:
-                served[info.name] = ServedModel(info, labels_of(config), _max_tokens(config))
+                served[info.name] = ServedModel(info, labels_of(config), _max_tokens(config), _parameters(config),
+                                                versions.get(info.name, "1"))
         return served
 
     async def resolve(self, name: str | None, endpoint: str, serves: tuple[PoolingTask, ...],
@@ -100,6 +122,16 @@ def _max_tokens(config) -> int | None:
         return int(value) if value is not None and int(value) > 0 else None
     except (TypeError, ValueError):
         return None  # such a model refuses to load: nothing to bound
+
+
+def _parameters(config) -> tuple[tuple[str, str], ...]:
+    found = []
+    for key, value in (config.get("parameters") or {}).items():
+        if isinstance(value, dict):
+            value = value.get("string_value")
+        if isinstance(value, str):
+            found.append((str(key), value))
+    return tuple(sorted(found))
 
 
 def describe(models: dict[str, ServedModel]) -> str:
