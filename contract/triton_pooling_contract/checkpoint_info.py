@@ -46,7 +46,8 @@ class CheckpointInfo:
     has_safetensors: bool
     sentence_transformers: SentenceTransformersInfo | None
     hidden_size: int | None = None
-    token_limit: int | None = None  # min(position embeddings, tokenizer_config model_max_length); None: unknown
+    token_limit: int | None = None  # min(usable positions, tokenizer_config model_max_length); None: unknown
+    positions: int | None = None  # usable positions (position_limit): what no max_tokens may exceed
     # Segment ids matter only with 2+ segment types (BERT pairs); RoBERTa (1) and decoders (none) ignore them.
     uses_token_types: bool = False
     id2label: tuple[str, ...] = ()  # class names by index, from config.json's id2label; () when it has none
@@ -80,6 +81,7 @@ def inspect_checkpoint(path: Path) -> CheckpointInfo:
         hidden_size=next((int(config[k]) for k in _HIDDEN_SIZE_KEYS if config.get(k)), None),
         uses_token_types=int(config.get("type_vocab_size") or 0) >= 2,
         token_limit=_token_limit(path, config),
+        positions=position_limit(config),
         problem_type=config.get("problem_type") or None,
         cross_encoder_activation=_cross_encoder_activation(path, config),
         matryoshka_dimensions=_matryoshka(config),
@@ -120,9 +122,25 @@ def _cross_encoder_activation(path: Path, config: dict) -> str | None:
     return str(config["sbert_ce_default_activation_function"]) if config.get("sbert_ce_default_activation_function") else None
 
 
+# Families whose position ids start after the padding index (RoBERTa's create_position_ids_from_input_ids): a
+# sequence may use max_position_embeddings - (pad_token_id + 1) positions.
+POSITION_OFFSET_MODEL_TYPES = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet", "longformer", "data2vec-text",
+                                         "roberta-prelayernorm", "xmod", "xlm-roberta-xl", "ibert"})
+
+
+def position_limit(config: dict) -> int | None:
+    """The tokens a sequence can really address: the position embeddings, less RoBERTa-family's offset."""
+    positions = config.get("max_position_embeddings")
+    if not positions:
+        return None
+    if str(config.get("model_type", "")) in POSITION_OFFSET_MODEL_TYPES:
+        return int(positions) - (int(config.get("pad_token_id") or 0) + 1)
+    return int(positions)
+
+
 def _token_limit(path: Path, config: dict) -> int | None:
     tokenizer_limit = (_read_json(path / "tokenizer_config.json") or {}).get("model_max_length")
-    limits = [config.get("max_position_embeddings")]
+    limits = [position_limit(config)]
     if isinstance(tokenizer_limit, (int, float)) and tokenizer_limit < NO_TOKENIZER_LIMIT:
         limits.append(tokenizer_limit)
     limits = [int(v) for v in limits if v]

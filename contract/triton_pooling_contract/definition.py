@@ -51,6 +51,7 @@ class ModelDefinition:
     max_text_bytes: int | None = None  # None: the backend's default
     max_texts_per_request: int | None = None  # None: max_batch_size
     chunked_processing: bool = False  # embed only: prompts longer than max_tokens are encoded in chunks
+    max_embed_len: int | None = None  # vLLM's: the longest prompt chunked processing takes (tokens); None: 64 windows
     id2label: tuple[str, ...] = ()  # class names for clients (the gateway); the backend does not need them
     # Matryoshka sizes DIMENSIONS may ask for (vLLM's is_matryoshka / matryoshka_dimensions): None: not a Matryoshka
     # model (DIMENSIONS refused); (): every size up to the full one ("all"); else the declared sizes
@@ -270,7 +271,7 @@ _PARSERS = {
     "runtime": _enum(Runtime), "device": _enum(Device), "trust_remote_code": _bool, "allow_unsafe_weights": _bool,
     "step_tag_id": _int(0), "returned_token_ids": _int_list, "max_batch_tokens": _int(1),
     "intra_op_threads": _int(0), "max_text_bytes": _int(1), "max_texts_per_request": _int(1),
-    "chunked_processing": _bool, "id2label": _labels, "activation": _enum(Activation),
+    "chunked_processing": _bool, "max_embed_len": _int(1), "id2label": _labels, "activation": _enum(Activation),
     "matryoshka_dimensions": _sizes, "prompts": _prompts, "default_prompt_name": lambda key, text: text,
     "include_prompt": _bool, "tuning_flags": lambda key, text: text,
 }

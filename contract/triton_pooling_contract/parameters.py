@@ -97,5 +97,5 @@ KNOWN_PARAMETERS = (
     "trust_remote_code", "allow_unsafe_weights", "step_tag_id", "returned_token_ids",
     "max_batch_tokens", "intra_op_threads", "runtime", "max_text_bytes", "max_texts_per_request",
     TUNING_FLAGS_PARAMETER, CHUNKED_PROCESSING_PARAMETER, ID2LABEL_PARAMETER, "activation", "matryoshka_dimensions", "prompts",
-    "default_prompt_name", "include_prompt",
+    "default_prompt_name", "include_prompt", "max_embed_len",
 )

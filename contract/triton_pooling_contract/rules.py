@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+from .checkpoint_info import POSITION_OFFSET_MODEL_TYPES as _OFFSET
 from .checkpoint_info import CheckpointInfo
 from .parameters import LEAN_RUNTIMES, Activation, DefinitionError, DType, Runtime
 from .st_pipeline import SERVED_ACTIVATIONS, SERVED_MODULES, activation_name
@@ -191,3 +192,11 @@ def check_head_runtime(info: CheckpointInfo, runtime: Runtime, spell: Spelling) 
         raise NotServable(f"checkpoint {info.path} has {', '.join(m.describe() for m in st.pipeline.head)} after its "
                           f"pooling; {spell.runtime} {runtime.value} does not run them: served with "
                           f"{listing(LEAN_RUNTIMES)}")
+
+
+def check_max_tokens(max_tokens: int | None, source: str, info: CheckpointInfo) -> None:
+    """A token limit above the positions the model can address fails inside the engine; refused naming both."""
+    if max_tokens is not None and info.positions is not None and max_tokens > info.positions:
+        raise NotServable(f"{source} is {max_tokens}, but checkpoint {info.path} addresses at most {info.positions} "
+                          f"tokens (its position embeddings{', less the padding offset' if info.model_type in _OFFSET else ''}): "
+                          f"use at most {info.positions}")

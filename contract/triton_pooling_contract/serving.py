@@ -25,7 +25,7 @@ DESCRIPTION_FILE = "serving.json"
 HEAD_FILE = "head.npz"  # the weights of the sentence-transformers modules after pooling (numpy, no pickle)
 ARTIFACT_FILES = (GRAPH_FILE, TOKENIZER_FILE, DESCRIPTION_FILE)
 # Bumped whenever the graph's interface or the description's fields change: older artifacts are rebuilt.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 class GraphOutput(str, enum.Enum):

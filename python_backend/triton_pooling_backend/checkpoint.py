@@ -32,6 +32,7 @@ def check_servable(definition: ModelDefinition) -> tuple[CheckpointInfo, Pooling
         rules.check_step_options(definition.task, pooling, definition.step_tag_id, definition.returned_token_ids,
                                  info.num_labels, spell)
         rules.check_weights_and_code(info, definition.allow_unsafe_weights, definition.trust_remote_code, spell)
+        rules.check_max_tokens(definition.max_tokens, "parameter 'max_tokens'", info)
     except rules.NotServable as e:
         raise ModelConfigError(str(e)) from None
     return info, pooling

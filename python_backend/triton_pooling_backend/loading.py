@@ -67,11 +67,11 @@ def load_model(definition: ModelDefinition, instance: Instance) -> LoadedModel:
         )
     if runtime is Runtime.TORCH:
         return _load_torch(definition, instance, pooling)
-    return _load_lean(definition, instance, runtime, description, pooling)
+    return _load_lean(definition, instance, runtime, description, pooling, info)
 
 
 def _load_lean(definition: ModelDefinition, instance: Instance, runtime: Runtime,
-               description: ServingDescription | None, pooling) -> LoadedModel:
+               description: ServingDescription | None, pooling, info) -> LoadedModel:
     where = instance.version_dir
     if description is None:
         raise ModelConfigError(f"parameter 'runtime' is {runtime.value!r}, but {where} holds no built model "
@@ -93,6 +93,10 @@ def _load_lean(definition: ModelDefinition, instance: Instance, runtime: Runtime
     if runtime not in LEAN_RUNTIMES or description.graph is None:
         raise ModelConfigError(f"runtime {runtime.value!r} needs a built graph; allowed: {allowed(r.value for r in LEAN_RUNTIMES)}")
     facts = ModelFacts.from_description(description, definition, load_head(where / HEAD_FILE, description.head))
+    try:  # an artifact built before the positions' offset was known says too many
+        rules.check_max_tokens(facts.max_tokens, f"the token limit of the built model in {where}", info)
+    except rules.NotServable as e:
+        raise ModelConfigError(f"{e}; rebuild it with `triton-pooling build`") from None
     _check_returned_ids(definition, facts.num_labels)
     try:
         encoder = open_lean_encoder(runtime, where / description.graph, facts.graph_inputs, facts.graph_output,

@@ -88,7 +88,7 @@ def max_tokens_of(definition: ModelDefinition, info: CheckpointInfo, config, tok
         return definition.max_tokens
     if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
         return info.sentence_transformers.max_seq_length
-    limits = [getattr(config, "max_position_embeddings", None)]
+    limits = [info.token_limit]  # the positions it can address (offset included) and the tokenizer's limit
     if tokenizer.model_max_length and tokenizer.model_max_length < NO_TOKENIZER_LIMIT:
         limits.append(tokenizer.model_max_length)
     limits = [int(v) for v in limits if v]

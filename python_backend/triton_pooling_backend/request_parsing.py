@@ -28,6 +28,7 @@ class InputLimits:
     request: RequestLimits = RequestLimits()  # bytes per text, texts per request
     # Sizes DIMENSIONS may ask for: None: not a Matryoshka model (refused, as vLLM); (): any size up to hidden_size
     matryoshka_dimensions: tuple[int, ...] | None = ()
+    longest: int | None = None  # the most tokens a prompt may have (chunked processing: max_embed_len); None: max_tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,10 @@ def parse_request(tensors: Mapping[str, np.ndarray | None], limits: InputLimits)
         id_rows = [None] * batch
     else:
         limits.request.check_count(len(np.atleast_2d(ids)), Tensor.INPUT_IDS)
+        longest = limits.longest or limits.max_tokens
+        if np.ndim(ids) >= 1 and np.shape(ids)[-1] > longest:  # before any row becomes Python ints
+            raise InvalidInputError(f"INPUT_IDS rows hold {np.shape(ids)[-1]} ids; this model takes at most {longest} "
+                                    "per prompt: send fewer (pre-tokenized prompts are used as given)")
         id_rows = _parse_ids(ids, limits.vocab_size)
         batch = len(id_rows)
         texts = [None] * batch

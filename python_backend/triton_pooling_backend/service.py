@@ -24,6 +24,8 @@ from triton_pooling_contract.definition import ModelDefinition
 from .tokenization import EncodedText
 
 RequestTensors = Mapping[str, "np.ndarray | None"]
+# Chunked processing takes prompts of at most this many windows unless max_embed_len says otherwise (vLLM's cap).
+DEFAULT_EMBED_WINDOWS = 64
 Outputs = dict[str, np.ndarray]
 
 
@@ -46,7 +48,8 @@ class PoolingService:
         request_limits = RequestLimits.resolve(definition.max_text_bytes, definition.max_texts_per_request,
                                                definition.max_batch_size)
         self.limits = InputLimits(definition.task, model.facts.max_tokens, model.facts.hidden_size,
-                                  model.facts.vocab_size, request_limits, definition.matryoshka_dimensions)
+                                  model.facts.vocab_size, request_limits, definition.matryoshka_dimensions,
+                                  self.token_limit)
 
     @classmethod
     def load(cls, definition: ModelDefinition, instance: Instance) -> "PoolingService":
@@ -63,6 +66,7 @@ class PoolingService:
             try:
                 inputs = self.prompts.apply(parse_request(tensors, self.limits))
                 self._check_truncation(inputs)
+                self._check_size(inputs)
             except PoolingError as e:
                 answers[r] = e
                 continue
@@ -84,6 +88,27 @@ class PoolingService:
             results = [self._finish(flat[i], pieces[i], raw) for i in idx]
             answers[r] = pack_outputs(self.definition.task, results, [len(encoded[i]) for i in idx])
         return answers  # type: ignore[return-value]
+
+    @property
+    def token_limit(self) -> int:
+        """The most tokens a text may have: the model's window, or with chunked processing max_embed_len."""
+        limit = self.facts.max_tokens
+        if self.definition.chunked_processing:
+            return self.definition.max_embed_len or DEFAULT_EMBED_WINDOWS * limit
+        return limit
+
+    def _check_size(self, inputs: list[TextInput]) -> None:
+        """A text too long to serve is refused before it is tokenized whole (a megabyte costs seconds and a GB)."""
+        limit = self.token_limit
+        for row, item in enumerate(inputs):
+            if item.text is None or item.truncate is not None:
+                continue  # pre-tokenized ids are checked by length; truncation reads only the tail
+            for name, text in ((Tensor.TEXT, item.text), (Tensor.TEXT_PAIR, item.text_pair)):
+                if text is not None and self.tokenizer.too_long(text, limit):
+                    raise InvalidInputError(
+                        f"{name}[{row}] has more than {limit} tokens; this model takes at most {limit}"
+                        f"{' (max_embed_len)' if self.definition.chunked_processing else ''}: shorten it, or send "
+                        f"TRUNCATE_PROMPT_TOKENS up to {self.facts.max_tokens} to keep the last tokens")
 
     def _pieces(self, encoded: EncodedText) -> list[EncodedText]:
         """What the encoder runs for one text: the text, or its chunks (chunked processing)."""
@@ -117,6 +142,9 @@ class PoolingService:
         limit = self.facts.max_tokens
         for row, item in enumerate(p.inputs):
             n = len(encoded[p.first + row])
+            if self.definition.chunked_processing and n > self.token_limit:
+                raise InvalidInputError(f"{Tensor.TEXT}[{row}] has {n} tokens; this model chunks prompts of at most "
+                                        f"{self.token_limit} tokens (max_embed_len): shorten it")
             if n > limit and not self.definition.chunked_processing:
                 name = Tensor.TEXT if item.input_ids is None else Tensor.INPUT_IDS
                 chunking = (" or build it with --enable-chunked-processing (parameter enable_chunked_processing)"

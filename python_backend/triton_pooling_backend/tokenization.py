@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .request_parsing import TextInput
-from .truncation import WHOLE_TEXT_CHARS, last_tokens, special_token_count
+from .truncation import WHOLE_TEXT_CHARS, exceeds, last_tokens, special_token_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +46,10 @@ class TextTokenizer:
         """sentence-transformers' prompt length: the prompt tokenized alone, less a trailing special token."""
         encoding = self._tokenizer.encode(prompt, add_special_tokens=True)
         return len(encoding.ids) - (1 if encoding.special_tokens_mask and encoding.special_tokens_mask[-1] else 0)
+
+    def too_long(self, text: str, limit: int) -> bool:
+        """More than `limit` tokens, decided without tokenizing megabytes (truncation.exceeds)."""
+        return len(text) > WHOLE_TEXT_CHARS and exceeds(self._tokenizer, text, limit)
 
     def minimum_truncation(self, pair: bool) -> int:
         """The smallest TRUNCATE_PROMPT_TOKENS that keeps any text: one more than the special tokens."""

@@ -42,10 +42,7 @@ class TritonPoolingModel:
     def execute(self, requests):
         pb = self._pb
         tensors = [{name: _numpy(pb.get_input_tensor_by_name(r, name)) for name in _INPUTS} for r in requests]
-        try:
-            answers = self.service.handle(tensors)
-        except Exception as e:  # an engine failure: every request of this batch hears of it
-            answers = [PoolingError(f"internal error: {type(e).__name__}: {e}")] * len(requests)
+        answers = answer_each(self.service, tensors)
         responses = []
         for answer in answers:
             if isinstance(answer, PoolingError):
@@ -57,6 +54,27 @@ class TritonPoolingModel:
 
     def finalize(self) -> None:
         self.service = None
+
+
+def answer_each(service, tensors: list) -> list:
+    """The batch's answers; when the engine fails on the batch, each request is retried on its own, so only the
+    request that caused the failure hears of it (INTERNAL), never a well-formed batch-mate."""
+    try:
+        return service.handle(tensors)
+    except Exception as e:
+        if len(tensors) == 1:
+            return [_internal(e)]
+    answers = []
+    for one in tensors:
+        try:
+            answers.extend(service.handle([one]))
+        except Exception as e:
+            answers.append(_internal(e))
+    return answers
+
+
+def _internal(error: BaseException) -> PoolingError:
+    return PoolingError(f"internal error: {type(error).__name__}: {error}")
 
 
 def _numpy(tensor):

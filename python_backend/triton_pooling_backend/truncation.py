@@ -1,4 +1,4 @@
-"""Keep the last k tokens of a long text without tokenizing all of it.
+"""Keep the last k tokens of a long text, or tell it is longer than k tokens, without tokenizing all of it.
 
 vLLM's `truncate_prompt_tokens=k` keeps a prompt's last k tokens, special tokens counted within k
 (as `transformers` does with `truncation_side="left", max_length=k`). Tokenizing a 1 MB text to keep
@@ -60,3 +60,27 @@ def _encode_truncated(tokenizer, text: str, keep: int):
         return tokenizer.encode(text, add_special_tokens=True)
     finally:
         tokenizer.no_truncation()
+
+
+def exceeds(tokenizer, text: str, limit: int) -> bool:
+    """Whether `tokenizer.encode(text)` (special tokens added) has more than `limit` tokens, reading only as much of
+    the text's head as that needs: the tokens of a head that ends at white space are the full text's first tokens
+    (the same white-space rule as `last_tokens`), so a head already over the limit decides it."""
+    specials = special_token_count(tokenizer)
+    window = min(len(text), max(WHOLE_TEXT_CHARS, (limit + SPARE_TOKENS) * CHARS_PER_TOKEN))
+    while window < len(text):
+        end = _word_end(text, window)
+        if end >= len(text):
+            break
+        if len(tokenizer.encode(text[:end], add_special_tokens=False).ids) + specials > limit:
+            return True
+        window *= 2
+    return len(tokenizer.encode(text, add_special_tokens=True).ids) > limit
+
+
+def _word_end(text: str, position: int) -> int:
+    """The first white-space character at or after `position` (the text's end without one)."""
+    for i in range(position, len(text)):
+        if text[i].isspace():
+            return i
+    return len(text)

@@ -218,3 +218,18 @@ def test_matryoshka_flag_is_refused_for_classifiers_and_bad_sizes(tmp_path):
         build(tmp_path / "a", ("BertForSequenceClassification",), matryoshka_dimensions="all")
     with pytest.raises(BuildError, match=r"--matryoshka-dimensions is '0,8'; expected 'all' or comma-separated sizes"):
         build(tmp_path / "b", matryoshka_dimensions="0,8")
+
+
+def test_roberta_positions_start_after_the_padding_index(tmp_path):
+    """130 positions with pad_token_id 0 leave 129 usable tokens (RoBERTa numbers positions from padding_idx + 1)."""
+    path = fake_checkpoint(tmp_path / "ckpt", ("RobertaForSequenceClassification",), num_labels=2)
+    config = {**json.loads((path / "config.json").read_text()), "model_type": "roberta", "max_position_embeddings": 130,
+              "pad_token_id": 0}
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
+    info = inspect_checkpoint(path)
+    assert (info.positions, info.token_limit) == (129, 129)
+    assert resolve(BuildRequest(checkpoint=path, max_tokens=129), info).definition.max_tokens == 129
+    with pytest.raises(BuildError, match=r"--max-tokens is 130, but checkpoint .* addresses at most 129 tokens "
+                                         r"\(its position embeddings, less the padding offset\): use at most 129"):
+        resolve(BuildRequest(checkpoint=path, max_tokens=130), info)

@@ -203,3 +203,19 @@ def test_every_request_of_a_hostile_batch_gets_its_own_answer(token_service, req
         for row, n in enumerate(counts):
             np.testing.assert_allclose(answer[Tensor.TOKEN_SCORES][row, :n], alone[Tensor.TOKEN_SCORES][row, :n],
                                        atol=1e-5, rtol=0)
+
+
+def test_an_engine_failure_fails_only_the_request_that_caused_it():
+    """The batch fails inside the engine: each request is retried alone, and only the culprit hears INTERNAL."""
+    from triton_pooling_backend.errors import ErrorKind
+    from triton_pooling_backend.triton_model import answer_each
+
+    class Service:
+        def handle(self, batch):
+            if any(t.get("poison") for t in batch):
+                raise RuntimeError("[ONNXRuntimeError] INVALID_ARGUMENT: out-of-range position")
+            return [{"ok": t["n"]} for t in batch]
+
+    answers = answer_each(Service(), [{"n": 1}, {"n": 2, "poison": True}, {"n": 3}])
+    assert answers[0] == {"ok": 1} and answers[2] == {"ok": 3}
+    assert answers[1].kind is ErrorKind.INTERNAL and "out-of-range position" in str(answers[1])

@@ -73,3 +73,10 @@ def test_dimensions_only_for_models_declared_matryoshka():
     with pytest.raises(InvalidInputError, match=r"DIMENSIONS must be one of 64, 128 or 384 for this model; got 100"):
         _dims(listed, 100)
     assert _dims(EMBED, 100) == 100  # declared for every size
+
+
+def test_input_ids_longer_than_the_model_takes_are_refused_before_conversion():
+    ids = np.zeros((2, 257), dtype=np.int64)
+    with pytest.raises(InvalidInputError, match=r"INPUT_IDS rows hold 257 ids; this model takes at most 256 per prompt"):
+        parse_request({"INPUT_IDS": ids}, EMBED)
+    assert len(parse_request({"INPUT_IDS": ids[:, :256]}, EMBED)) == 2

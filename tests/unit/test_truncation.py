@@ -82,3 +82,27 @@ def test_a_megabyte_text_keeps_its_last_tokens_cheaply():
     assert got.ids == _full(tokenizer, text, 16).ids
     assert seconds < 0.05, f"took {seconds:.3f} s"
     assert peak < 1_000_000, f"peak {peak} bytes of Python allocations"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(words=st.lists(WORDS, min_size=1, max_size=1500), separator=SEPARATORS,
+       limit=st.integers(min_value=3, max_value=600), name=st.sampled_from(sorted(TOKENIZERS)))
+def test_exceeds_answers_as_the_full_tokenization_does(words, separator, limit, name):
+    from triton_pooling_backend.truncation import exceeds
+
+    tokenizer, text = TOKENIZERS[name], separator.join(words)
+    assert exceeds(tokenizer, text, limit) == (len(tokenizer.encode(text).ids) > limit)
+
+
+@pytest.mark.parametrize("name", sorted(TOKENIZERS))
+def test_a_megabyte_text_is_known_too_long_from_its_head(name):
+    from triton_pooling_backend.truncation import exceeds
+
+    wordpiece = TOKENIZERS[name]
+    text = "a " * 1048576  # 2 MiB: tokenized whole it takes seconds and ~1 GB
+    tracemalloc.start()
+    started = time.perf_counter()
+    assert exceeds(wordpiece, text, 256)
+    elapsed, (_, peak) = time.perf_counter() - started, tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert elapsed < 0.5 and peak < 8 * 1024 * 1024, (elapsed, peak)

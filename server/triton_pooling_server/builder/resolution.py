@@ -202,8 +202,11 @@ def _max_tokens(request, info, decisions) -> int | None:
     if request.max_tokens is not None:
         if request.max_tokens < 1:
             raise BuildError(f"--max-tokens is {request.max_tokens}; expected an integer >= 1")
+        rules.check_max_tokens(request.max_tokens, "--max-tokens", info)
         return request.max_tokens
     if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
+        rules.check_max_tokens(info.sentence_transformers.max_seq_length, "sentence_bert_config.json max_seq_length",
+                               info)
         decisions.append(f"max_tokens {info.sentence_transformers.max_seq_length}: sentence_bert_config.json "
                          "max_seq_length")
         return info.sentence_transformers.max_seq_length
