@@ -74,6 +74,8 @@ def test_sixteen_two_megabyte_texts_are_refused_fast_and_lean(server):
     finally:
         stop.set()
         thread.join()
+    print(f"16 x 2 MiB refused in {elapsed:.2f} s; stub RSS {before / 2**20:.0f} -> {peak / 2**20:.0f} MiB; "
+          f"{len(answered)} ordinary requests answered meanwhile, {len(errors)} failed")
     assert elapsed <= 15, elapsed
     assert peak - before < 300 * 1024 * 1024, (before, peak)  # the 32 MiB request itself, not a GB of tokens
     assert not errors and answered, (errors[:3], len(answered))
