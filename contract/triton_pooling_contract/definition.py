@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from .parameters import (
     CHUNKED_PROCESSING_PARAMETER, ID2LABEL_PARAMETER, KNOWN_PARAMETERS, PACKAGE_PREFIX, TUNING_FLAGS_PARAMETER,
-    Activation, DefinitionError, Device, DType, InstanceKind, Runtime, allowed,
+    Activation, ClassifierMethod, DefinitionError, Device, DType, InstanceKind, Runtime, allowed,
 )
 from .serving import PackageCheckpointError, package_checkpoint
 from .tasks import EMBEDDING_TASKS, POOLING_TYPES, TASK_NAMES, TASK_PARAMETER, PoolingTask, PoolingType, parse_task
@@ -63,6 +63,13 @@ class ModelDefinition:
     include_prompt: bool = True
     activation: Activation | None = None  # classifiers: decided at build (rules.classifier_activation); None: same rule at load
     tuning_flags: str = ""  # the tuning flags build was given, kept by a later build into the same repository
+    # LLM rerankers (vLLM's classifier_from_token + method): a *ForCausalLM served as seq_classify, its head the
+    # lm_head rows of these tokens ([false, true] for from_2_way_softmax), folded into the graph at build
+    classifier_from_token: tuple[str, ...] = ()
+    classifier_method: ClassifierMethod | None = None
+    # seq_classify: a Jinja template over query / document (/ instruction) that renders every (TEXT, TEXT_PAIR) pair
+    # into the one text the model reads (score_template.py)
+    score_template: str | None = None
     # Not parameters: the config's own fields, and where the checkpoint's files are on this host.
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     instance_count: int = 1  # instances (per GPU listed): they share the CPUs
@@ -87,6 +94,16 @@ class ModelDefinition:
                                   f"are {allowed(repr(n) for n, _ in self.prompts) or 'none'}")
         if not self.checkpoint.strip():
             raise DefinitionError("parameter 'checkpoint' is missing: give a Hugging Face checkpoint directory")
+        from .rules import PARAMETERS, check_classifier_options
+
+        check_classifier_options(self.task, self.classifier_from_token,
+                                 self.classifier_method.value if self.classifier_method else None, self.score_template,
+                                 PARAMETERS)
+
+    @property
+    def token_head(self) -> tuple[tuple[str, ...], ClassifierMethod] | None:
+        """An LLM reranker's label tokens and method; None for every other model."""
+        return (self.classifier_from_token, self.classifier_method) if self.classifier_from_token else None
 
     @property
     def threads(self) -> int:
@@ -102,7 +119,7 @@ class ModelDefinition:
         for f in _PARAMETER_FIELDS:
             value = getattr(self, f.name)
             if value != f.default:
-                params[_KEYS[f.name]] = _text(value)
+                params[_KEYS[f.name]] = _WRITERS.get(f.name, _text)(value)
         return params
 
     @classmethod
@@ -250,6 +267,27 @@ def _labels(key: str, text: str) -> tuple[str, ...]:
     return tuple(mapping[i] for i in range(len(mapping)))
 
 
+def _token_list(key: str, text: str) -> tuple[str, ...]:
+    try:
+        tokens = json.loads(text)
+    except ValueError:
+        tokens = None
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise DefinitionError(f"parameter {key!r} is {text!r}; expected a JSON list of token strings, e.g. [\"no\", \"yes\"]")
+    return tuple(tokens)
+
+
+def _json_text(key: str, text: str) -> str:
+    """A text stored JSON-encoded (config.pbtxt strings hold no raw newlines)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, str):
+        raise DefinitionError(f"parameter {key!r} is {text[:80]!r}; expected a JSON string (the template's text)")
+    return value
+
+
 def _text(value) -> str:
     if value == ():
         return MATRYOSHKA_ALL  # the one tuple field whose empty value is written (see matryoshka_dimensions)
@@ -273,8 +311,11 @@ _PARSERS = {
     "intra_op_threads": _int(0), "max_text_bytes": _int(1), "max_texts_per_request": _int(1),
     "chunked_processing": _bool, "max_embed_len": _int(1), "id2label": _labels, "activation": _enum(Activation),
     "matryoshka_dimensions": _sizes, "prompts": _prompts, "default_prompt_name": lambda key, text: text,
-    "include_prompt": _bool, "tuning_flags": lambda key, text: text,
+    "include_prompt": _bool, "tuning_flags": lambda key, text: text, "classifier_from_token": _token_list,
+    "classifier_method": _enum(ClassifierMethod), "score_template": _json_text,
 }
+# Fields whose text is not _text's.
+_WRITERS = {"classifier_from_token": lambda tokens: json.dumps(list(tokens)), "score_template": json.dumps}
 # Field name -> config key, where they differ.
 _KEYS = {name: name for name in _PARSERS} | {
     "chunked_processing": CHUNKED_PROCESSING_PARAMETER, "id2label": ID2LABEL_PARAMETER,

@@ -50,6 +50,13 @@ class Activation(str, enum.Enum):
     SOFTMAX = "softmax"
 
 
+class ClassifierMethod(str, enum.Enum):
+    """How an LLM reranker's label-token logits become its scores (vLLM's `method` with `classifier_from_token`)."""
+
+    FROM_2_WAY_SOFTMAX = "from_2_way_softmax"  # tokens [false, true]: one label, logit_true - logit_false (sigmoid'ed)
+    NO_POST_PROCESSING = "no_post_processing"  # each token's logit is a label
+
+
 class InstanceKind(str, enum.Enum):
     """Where Triton runs a model's instances, spelled as config.pbtxt spells it."""
 
@@ -97,5 +104,6 @@ KNOWN_PARAMETERS = (
     "trust_remote_code", "allow_unsafe_weights", "step_tag_id", "returned_token_ids",
     "max_batch_tokens", "intra_op_threads", "runtime", "max_text_bytes", "max_texts_per_request",
     TUNING_FLAGS_PARAMETER, CHUNKED_PROCESSING_PARAMETER, ID2LABEL_PARAMETER, "activation", "matryoshka_dimensions", "prompts",
-    "default_prompt_name", "include_prompt", "max_embed_len",
+    "default_prompt_name", "include_prompt", "max_embed_len", "classifier_from_token", "classifier_method",
+    "score_template",
 )

@@ -32,13 +32,16 @@ class Spelling:
     trust_remote_code: str
     runtime: str
     dtype: str
+    classifier_from_token: str = "--classifier-from-tokens"
+    classifier_method: str = "--classifier-method"
+    score_template: str = "--score-template"
 
 
 FLAGS = Spelling("--task", "--pooling-type", "--step-tag-id", "--returned-token-ids", "--allow-unsafe-weights",
                  "--trust-remote-code", "--runtime", "--dtype")
 PARAMETERS = Spelling(*(f"parameter {name!r}" for name in (
     "pooling_task", "pooling_type", "step_tag_id", "returned_token_ids", "allow_unsafe_weights", "trust_remote_code",
-    "runtime", "dtype")))
+    "runtime", "dtype", "classifier_from_token", "classifier_method", "score_template")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +56,13 @@ def listing(values) -> str:
     return ", ".join(repr(str(getattr(v, "value", v))) for v in values)
 
 
-def check_task(task: PoolingTask, info: CheckpointInfo, spell: Spelling) -> None:
-    """A checkpoint serves the tasks its architecture supports (vLLM's rule), nothing else."""
+def check_task(task: PoolingTask, info: CheckpointInfo, spell: Spelling,
+               classifier_from_token: Sequence[str] = ()) -> None:
+    """A checkpoint serves the tasks its architecture supports (vLLM's rule), nothing else; a causal LM with label
+    tokens (an LLM reranker) serves seq_classify."""
+    if classifier_from_token:
+        check_causal_lm(task, info, spell)
+        return
     can_serve = supported_tasks(info.architectures)
     if task not in can_serve:
         archs = list(info.architectures) or "none listed"
@@ -63,10 +71,16 @@ def check_task(task: PoolingTask, info: CheckpointInfo, spell: Spelling) -> None
 
 
 def pooling_for(task: PoolingTask, explicit: PoolingType | None, info: CheckpointInfo, step_tag_id: int | None,
-                spell: Spelling) -> Decision:
+                spell: Spelling, token_head: bool = False) -> Decision:
     """Explicit > STEP when a step tag is given (token_classify) > the sentence-transformers Pooling module
-    (embed) > the architecture's default (as vLLM)."""
+    (embed) > the architecture's default (as vLLM). An LLM reranker (label tokens) reads its LAST token."""
     valid = POOLING_TYPES[task]
+    if token_head:
+        if explicit is PoolingType.NATIVE:
+            raise NotServable(f"{spell.pooling_type} is 'NATIVE', but with {spell.classifier_from_token} the head is the "
+                              "label tokens' lm_head rows, read at a pooled token: use LAST (the default), CLS or MEAN")
+        if explicit is None:
+            return Decision(PoolingType.LAST, "the last token (an LLM reranker reads its label tokens' logits there)")
     if explicit is not None:
         if explicit not in valid:
             raise NotServable(f"{spell.pooling_type} is {explicit.value!r}; task {task.value!r} allows {listing(valid)}")
@@ -200,3 +214,39 @@ def check_max_tokens(max_tokens: int | None, source: str, info: CheckpointInfo) 
         raise NotServable(f"{source} is {max_tokens}, but checkpoint {info.path} addresses at most {info.positions} "
                           f"tokens (its position embeddings{', less the padding offset' if info.model_type in _OFFSET else ''}): "
                           f"use at most {info.positions}")
+
+
+# What an LLM reranker's label tokens make of a causal LM (vLLM's classifier_from_token + method).
+CLASSIFIER_METHODS = ("from_2_way_softmax", "no_post_processing")
+
+
+def check_classifier_options(task: PoolingTask, tokens: Sequence[str], method: str | None, score_template: str | None,
+                             spell: Spelling) -> None:
+    """Label tokens need a method and the method its arity; both, and a score template, mean seq_classify."""
+    if tokens and method is None:
+        raise NotServable(f"{spell.classifier_from_token} is {list(tokens)}, but {spell.classifier_method} is not given; "
+                          f"allowed: {listing(CLASSIFIER_METHODS)}")
+    if method is not None and not tokens:
+        raise NotServable(f"{spell.classifier_method} is {method!r}, but {spell.classifier_from_token} is not given "
+                          "(the label tokens, e.g. no,yes)")
+    if method is not None and method not in CLASSIFIER_METHODS:
+        raise NotServable(f"{spell.classifier_method} is {method!r}; allowed: {listing(CLASSIFIER_METHODS)}")
+    if method == "from_2_way_softmax" and len(tokens) != 2:
+        raise NotServable(f"{spell.classifier_method} from_2_way_softmax needs exactly 2 tokens [false_token, "
+                          f"true_token] (e.g. no,yes); {spell.classifier_from_token} is {list(tokens)}")
+    if any(not t for t in tokens):
+        raise NotServable(f"{spell.classifier_from_token} is {list(tokens)}; a label token cannot be empty")
+    if (tokens or score_template is not None) and task is not PoolingTask.SEQ_CLASSIFY:
+        which = spell.classifier_from_token if tokens else spell.score_template
+        raise NotServable(f"{which} applies to task 'seq_classify' (a reranker scoring (query, document) pairs); this "
+                          f"model serves {task.value!r}")
+
+
+def check_causal_lm(task: PoolingTask, info: CheckpointInfo, spell: Spelling) -> None:
+    """Label tokens read a language-model head: the checkpoint must be a *ForCausalLM."""
+    if not any(a.endswith("ForCausalLM") for a in info.architectures):
+        raise NotServable(f"{spell.classifier_from_token} reads label-token logits from a causal LM's lm_head, but "
+                          f"checkpoint {info.path} has architectures {list(info.architectures) or 'none listed'}; "
+                          "served: *ForCausalLM checkpoints (Qwen3-Reranker, bge-reranker-v2-gemma, mxbai-rerank-v2)")
+    if task is not PoolingTask.SEQ_CLASSIFY:
+        raise NotServable(f"{spell.classifier_from_token} applies to {spell.task} seq_classify; this build is {task.value}")

@@ -26,9 +26,10 @@ def check_servable(definition: ModelDefinition) -> tuple[CheckpointInfo, Pooling
     info = read_checkpoint_info(definition.checkpoint_path)
     spell = rules.PARAMETERS
     try:
-        rules.check_task(definition.task, info, spell)
+        rules.check_task(definition.task, info, spell, definition.classifier_from_token)
         rules.check_pipeline(info, definition.task)
-        pooling = rules.pooling_for(definition.task, definition.pooling_type, info, definition.step_tag_id, spell).value
+        pooling = rules.pooling_for(definition.task, definition.pooling_type, info, definition.step_tag_id, spell,
+                                    token_head=bool(definition.classifier_from_token)).value
         rules.check_step_options(definition.task, pooling, definition.step_tag_id, definition.returned_token_ids,
                                  info.num_labels, spell)
         rules.check_weights_and_code(info, definition.allow_unsafe_weights, definition.trust_remote_code, spell)

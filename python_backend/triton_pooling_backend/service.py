@@ -20,6 +20,7 @@ from .loading import Instance, LoadedModel, load_model
 from .outputs import pack_outputs
 from .prompts import PromptBook
 from .request_parsing import InputLimits, TextInput, parse_request
+from .score_template import ScoreTemplate
 from triton_pooling_contract.definition import ModelDefinition
 from .tokenization import EncodedText
 
@@ -45,6 +46,7 @@ class PoolingService:
         self.engine = PoolingEngine(model.facts, model.encoder, definition)
         self.tokenizer = model.tokenizer
         self.prompts = PromptBook(definition, model.tokenizer.prompt_length)
+        self.template = ScoreTemplate(definition.score_template)
         request_limits = RequestLimits.resolve(definition.max_text_bytes, definition.max_texts_per_request,
                                                definition.max_batch_size)
         self.limits = InputLimits(definition.task, model.facts.max_tokens, model.facts.hidden_size,
@@ -64,7 +66,7 @@ class PoolingService:
         flat: list[TextInput] = []
         for r, tensors in enumerate(requests):
             try:
-                inputs = self.prompts.apply(parse_request(tensors, self.limits))
+                inputs = self.template.apply(self.prompts.apply(parse_request(tensors, self.limits)))
                 self._check_truncation(inputs)
                 self._check_size(inputs)
             except PoolingError as e:

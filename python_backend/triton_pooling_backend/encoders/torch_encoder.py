@@ -32,10 +32,19 @@ def auto_class_name(task: PoolingTask, output: GraphOutput) -> str:
 
 
 def load_hf_model(checkpoint: Path, task: PoolingTask, output: GraphOutput, dtype: DType = DType.FLOAT32,
-                  trust_remote_code: bool = False, allow_unsafe_weights: bool = False, device: str = "cpu"):
+                  trust_remote_code: bool = False, allow_unsafe_weights: bool = False, device: str = "cpu",
+                  token_head=None):
+    """`token_head`: (label tokens, ClassifierMethod) of an LLM reranker (ModelDefinition.token_head): the causal LM
+    with its label rows as the per-token `score` head (token_head.py)."""
     import torch
     import transformers
 
+    if token_head is not None:
+        from .token_head import load_token_score_model
+
+        tokens, method = token_head
+        return load_token_score_model(checkpoint, tokens, method, getattr(torch, dtype.value), trust_remote_code,
+                                      allow_unsafe_weights).eval().to(device)
     model = getattr(transformers, auto_class_name(task, output)).from_pretrained(
         str(checkpoint), dtype=getattr(torch, dtype.value), trust_remote_code=trust_remote_code,
         use_safetensors=not allow_unsafe_weights,

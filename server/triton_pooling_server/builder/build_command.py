@@ -63,6 +63,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="embed: a prompt requests may name (PROMPT_NAME), prepended to the text as sentence-transformers "
                         "does; adds to or replaces the checkpoint's config_sentence_transformers.json prompts; repeatable")
     p.add_argument("--default-prompt-name", help="embed: the prompt used when a request names none")
+    p.add_argument("--classifier-from-tokens", type=_token_names, metavar="TOKENS",
+                   help="seq_classify from a *ForCausalLM (an LLM reranker): the label tokens whose lm_head rows become "
+                        "the head, e.g. no,yes ([false, true] for from_2_way_softmax) or Yes (vLLM's classifier_from_token)")
+    p.add_argument("--classifier-method", choices=("from_2_way_softmax", "no_post_processing"),
+                   help="from_2_way_softmax: score = sigmoid(logit_true - logit_false); no_post_processing: each "
+                        "token's logit is a label (vLLM's method)")
+    p.add_argument("--score-template", type=Path, metavar="FILE",
+                   help="seq_classify: a Jinja template over query, document (and optional instruction) that renders "
+                        "each (TEXT, TEXT_PAIR) pair into the one text the model reads (docs/templates/)")
     p.add_argument("--force", action="store_true", help="replace a different model of the same name")
     tuning = p.add_argument_group("serving tuning (default: from this host; docs/performance.md)")
     tuning.add_argument("--profile", choices=[v.value for v in Profile], default="auto",
@@ -91,7 +100,19 @@ def request_from_args(args: argparse.Namespace) -> BuildRequest:
         matryoshka_dimensions=getattr(args, "matryoshka_dimensions", None),
         prompts=tuple(getattr(args, "prompt", None) or ()), default_prompt_name=getattr(args, "default_prompt_name", None),
         chunked_processing=getattr(args, "enable_chunked_processing", False), tuning=tuning_from_args(args),
+        classifier_from_token=tuple(getattr(args, "classifier_from_tokens", None) or ()),
+        classifier_method=getattr(args, "classifier_method", None),
+        score_template=_template_text(getattr(args, "score_template", None)),
     )
+
+
+def _template_text(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BuildError(f"--score-template is {str(path)!r}: cannot read it ({type(e).__name__}: {e})") from None
 
 
 def tuning_from_args(args: argparse.Namespace) -> TuningFlags:
@@ -209,6 +230,14 @@ def _prompt(value: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=TEXT, e.g. query='Instruct: ...\\nQuery: '; got {value!r}")
     return name.strip(), text
+
+
+def _token_names(value: str) -> tuple[str, ...]:
+    """Comma-separated label tokens, taken as written (a token may hold spaces, e.g. '▁yes')."""
+    tokens = tuple(value.split(","))
+    if not value or any(not t for t in tokens):
+        raise argparse.ArgumentTypeError(f"expected comma-separated tokens, e.g. no,yes; got {value!r}")
+    return tokens
 
 
 def _int_list(value: str) -> tuple[int, ...]:

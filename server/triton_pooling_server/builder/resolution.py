@@ -10,7 +10,9 @@ from pathlib import Path
 from triton_pooling_contract import rules
 from triton_pooling_contract.checkpoint_info import CheckpointInfo
 from triton_pooling_contract.definition import DEFAULT_MAX_BATCH_SIZE, ModelDefinition
-from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, Activation, DefinitionError, DType, Runtime
+from triton_pooling_contract.parameters import (
+    DEFAULT_CPU_RUNTIME, Activation, ClassifierMethod, DefinitionError, DType, Runtime,
+)
 from triton_pooling_contract.tasks import EMBEDDING_TASKS, PoolingTask, PoolingType, default_task, parse_task
 
 from .config_text import ModelSpec
@@ -43,6 +45,10 @@ class BuildRequest:
     matryoshka_dimensions: str | None = None  # "all" or "64,128,256"; None: what the checkpoint declares
     prompts: tuple[tuple[str, str], ...] = ()  # --prompt NAME=TEXT: added to (or replacing) the checkpoint's
     default_prompt_name: str | None = None
+    # LLM rerankers: label tokens ([false, true] for from_2_way_softmax), the method, and a score template's text
+    classifier_from_token: tuple[str, ...] = ()
+    classifier_method: str | None = None
+    score_template: str | None = None
     tuning: TuningFlags = TuningFlags()
 
 
@@ -71,9 +77,26 @@ def _resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
     decisions: list[str] = []
     spell = rules.FLAGS
     task = _resolve_task(request, info, decisions)
+    rules.check_classifier_options(task, request.classifier_from_token, request.classifier_method,
+                                   request.score_template, spell)
     rules.check_pipeline(info, task)
     explicit = _parse_pooling(request.pooling_type) if request.pooling_type is not None else None
-    pooling = rules.pooling_for(task, explicit, info, request.step_tag_id, spell)
+    token_head = bool(request.classifier_from_token)
+    if token_head:
+        if request.runtime == Runtime.TENSORRT.value:
+            raise BuildError("--classifier-from-tokens is served by the lean runtimes and torch; --runtime tensorrt "
+                             "does not fold label tokens: use --runtime onnx, openvino or torch")
+        decisions.append(_label_tokens(request, info))
+    if request.score_template is not None:
+        from triton_pooling_backend.errors import ModelConfigError
+        from triton_pooling_backend.score_template import compile_template
+
+        try:
+            compile_template(request.score_template, "--score-template")
+        except ModelConfigError as e:
+            raise BuildError(str(e)) from None
+        decisions.append("score template: every (TEXT, TEXT_PAIR) pair is rendered into one text (--score-template)")
+    pooling = rules.pooling_for(task, explicit, info, request.step_tag_id, spell, token_head=token_head)
     decisions.append(f"pooling {pooling.value.value}: {pooling.reason}")
     pooling = pooling.value
     rules.check_step_options(task, pooling, request.step_tag_id, request.returned_token_ids, info.num_labels, spell)
@@ -95,7 +118,11 @@ def _resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
         max_tokens=_max_tokens(request, info, decisions), dtype=_dtype(request),
         allow_unsafe_weights=not info.has_safetensors, trust_remote_code=bool(info.auto_map), step_tag_id=request.step_tag_id,
         returned_token_ids=request.returned_token_ids, chunked_processing=request.chunked_processing,
-        id2label=_class_names(info, task), activation=_classifier_activation(info, task, decisions),
+        id2label=() if token_head else _class_names(info, task),
+        activation=_classifier_activation(info, task, decisions, request),
+        classifier_from_token=request.classifier_from_token,
+        classifier_method=ClassifierMethod(request.classifier_method) if request.classifier_method else None,
+        score_template=request.score_template,
         matryoshka_dimensions=_matryoshka(request, info, task, decisions),
         **_prompts(request, info, task, decisions),
         max_batch_size=request.max_batch_size,
@@ -145,10 +172,38 @@ def _prompts(request: BuildRequest, info: CheckpointInfo, task: PoolingTask, dec
     return {"prompts": tuple(sorted(prompts.items())), "default_prompt_name": default, "include_prompt": include}
 
 
-def _classifier_activation(info: CheckpointInfo, task: PoolingTask, decisions: list[str]) -> Activation | None:
+def _label_tokens(request: BuildRequest, info: CheckpointInfo) -> str:
+    """Each label a single token of the checkpoint's tokenizer (refused naming it), found as vLLM finds it."""
+    import transformers
+
+    from triton_pooling_backend.encoders.token_head import label_token_ids
+    from triton_pooling_backend.errors import ModelConfigError
+
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(info.path), trust_remote_code=request.trust_remote_code)
+        ids = label_token_ids(tokenizer, request.classifier_from_token, "--classifier-from-tokens", str(info.path))
+    except ModelConfigError as e:
+        raise BuildError(str(e)) from None
+    except Exception as e:
+        raise BuildError(f"--classifier-from-tokens: cannot load the tokenizer of {info.path}: {type(e).__name__}: {e}") from e
+    labels = ", ".join(f"{t!r} = id {i}" for t, i in zip(request.classifier_from_token, ids))
+    formula = ("score = logit_true - logit_false (sigmoid: from_2_way_softmax)"
+               if request.classifier_method == ClassifierMethod.FROM_2_WAY_SOFTMAX.value else "one label per token's logit")
+    return f"LLM reranker: lm_head rows of {labels} folded into the head; {formula}"
+
+
+def _classifier_activation(info: CheckpointInfo, task: PoolingTask, decisions: list[str],
+                           request: BuildRequest | None = None) -> Activation | None:
     """Written for classifiers, so every runtime (the ensemble's head step included) reads one decision."""
     if task not in (PoolingTask.SEQ_CLASSIFY, PoolingTask.TOKEN_CLASSIFY):
         return None
+    if request is not None and request.classifier_from_token:
+        from triton_pooling_backend.encoders.token_head import num_labels
+
+        labels = num_labels(request.classifier_from_token, ClassifierMethod(request.classifier_method))
+        activation = rules.classifier_activation(None, labels)
+        decisions.append(f"activation {activation.value}: {labels} label(s) from {request.classifier_method} (vLLM's rule)")
+        return activation
     activation = rules.classifier_activation(info.problem_type, info.num_labels, info.cross_encoder_activation)
     source = (f"the cross-encoder's activation_fn {info.cross_encoder_activation}" if info.cross_encoder_activation
               else f"{info.num_labels or 2} label(s), problem_type {info.problem_type or 'not set'} (vLLM's rule)")
@@ -165,6 +220,10 @@ def _class_names(info: CheckpointInfo, task: PoolingTask) -> tuple[str, ...]:
 
 
 def _resolve_task(request: BuildRequest, info: CheckpointInfo, decisions: list[str]) -> PoolingTask:
+    if request.task is None and request.classifier_from_token:
+        rules.check_causal_lm(PoolingTask.SEQ_CLASSIFY, info, rules.FLAGS)
+        decisions.append("task seq_classify: --classifier-from-tokens (an LLM reranker)")
+        return PoolingTask.SEQ_CLASSIFY
     if request.task is None:
         task = default_task(info.architectures)
         decisions.append(f"task {task.value}: default for architectures {list(info.architectures) or 'none listed'}")
@@ -173,7 +232,7 @@ def _resolve_task(request: BuildRequest, info: CheckpointInfo, decisions: list[s
         task = parse_task(request.task)
     except ValueError as e:
         raise BuildError(f"--task: {e}") from e
-    rules.check_task(task, info, rules.FLAGS)
+    rules.check_task(task, info, rules.FLAGS, request.classifier_from_token)
     decisions.append(f"task {task.value}: --task {request.task}")
     return task
 

@@ -71,6 +71,8 @@ class ArtifactRequest:
         digest = hashlib.sha256()
         options = (FORMAT_VERSION, self.graph_output.value, self.auto_class, self.runtime.value, s.trust_remote_code,
                    s.allow_unsafe_weights, sorted(self.versions().items()))
+        if s.token_head is not None:  # the label rows folded into the graph
+            options += (s.classifier_from_token, s.classifier_method.value)
         digest.update(repr(options).encode())
         for path in checkpoint_files(s.checkpoint_path):
             digest.update(str(path.relative_to(s.checkpoint_path)).encode() + b"\0")
@@ -94,6 +96,8 @@ class ArtifactRequest:
     def auto_class(self) -> str:
         from triton_pooling_backend.encoders.torch_encoder import auto_class_name
 
+        if self.definition.token_head is not None:
+            return "AutoModelForCausalLM"
         return auto_class_name(self.definition.task, self.graph_output)
 
 
