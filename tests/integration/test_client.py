@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -202,6 +203,9 @@ def test_dynamic_batcher_groups_the_clients_requests(triton_server):
         requests_before, executions_before = counters()
         with ThreadPoolExecutor(12) as pool:
             list(pool.map(lambda text: client.encode([text], task="embed"), texts))
-        requests_after, executions_after = counters()
+        deadline = time.monotonic() + 15  # Triton publishes its metrics on an interval, not per request
+        while (counts := counters())[0] - requests_before < len(texts) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        requests_after, executions_after = counts
     assert requests_after - requests_before == len(texts)
     assert executions_after - executions_before < 0.75 * len(texts)
