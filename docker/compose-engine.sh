@@ -16,7 +16,7 @@ set -euo pipefail
 DIR=${COMPOSE_ENGINE_DIR:-/var/tmp/triton-pooling-engine}
 SOCKET="$DIR/podman.sock"
 BASE_IMAGE=${BASE_IMAGE:-docker.io/library/debian:bookworm-slim}
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+MIRROR=${DEBIAN_MIRROR:-}  # empty: debootstrap's own default archive
 CONF=/etc/containers/containers.conf
 log() { echo "[compose-engine] $*" >&2; }
 
@@ -78,7 +78,7 @@ if ! podman_ image exists "$BASE_IMAGE"; then
             rootfs="$DIR/rootfs"
             rm -rf "$rootfs"
             log "no registry: debootstrap bookworm into $rootfs (~1 min)"
-            debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$MIRROR" >"$DIR/debootstrap.log" 2>&1 \
+            debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" ${MIRROR:+"$MIRROR"} >"$DIR/debootstrap.log" 2>&1 \
                 || { tail -20 "$DIR/debootstrap.log" >&2; exit 1; }
             # what the published bookworm-slim image does: no docs, man pages or locales, apt caches cleaned
             mkdir -p "$rootfs/etc/dpkg/dpkg.cfg.d" "$rootfs/etc/apt/apt.conf.d"
