@@ -237,6 +237,11 @@ def _int_list(key: str, text: str) -> tuple[int, ...]:
         raise DefinitionError(f"parameter {key!r} is {text!r}; expected comma-separated integers") from None
 
 
+def parse_matryoshka_dimensions(text: str, key: str = "matryoshka_dimensions") -> tuple[int, ...]:
+    """`all` (every size: ()), or comma-separated sizes >= 1 (sorted, unique)."""
+    return _sizes(key, text)
+
+
 def _sizes(key: str, text: str) -> tuple[int, ...]:
     """`all`, or comma-separated sizes >= 1."""
     if text.lower() == MATRYOSHKA_ALL:

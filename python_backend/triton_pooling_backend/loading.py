@@ -16,7 +16,7 @@ from triton_pooling_contract.serving import DESCRIPTION_FILE, DescriptionError, 
 from .checkpoint import check_servable
 from .encoders import Encoder, open_lean_encoder
 from .errors import ModelConfigError, allowed
-from .model_facts import ModelFacts, graph_output_for
+from .model_facts import ModelFacts, check_returned_ids, graph_output_for
 from .pooler import load_head
 from triton_pooling_contract.definition import ModelDefinition, checkpoint_dir
 from .tokenization import TextTokenizer, load_tokenizer
@@ -56,7 +56,8 @@ def load_model(definition: ModelDefinition, instance: Instance) -> LoadedModel:
     description = _description(instance.version_dir)
     runtime = definition.runtime or (Runtime(description.runtime) if description else None)
     try:
-        rules.check_head_runtime(info, runtime, rules.PARAMETERS) if runtime else None
+        if runtime is not None:
+            rules.check_head_runtime(info, runtime, rules.PARAMETERS)
     except rules.NotServable as e:
         raise ModelConfigError(str(e)) from None
     if runtime is None:
@@ -97,7 +98,7 @@ def _load_lean(definition: ModelDefinition, instance: Instance, runtime: Runtime
         rules.check_max_tokens(facts.max_tokens, f"the token limit of the built model in {where}", info)
     except rules.NotServable as e:
         raise ModelConfigError(f"{e}; rebuild it with `triton-pooling build`") from None
-    _check_returned_ids(definition, facts.num_labels)
+    check_returned_ids(definition, facts.num_labels)
     try:
         encoder = open_lean_encoder(runtime, where / description.graph, facts.graph_inputs, facts.graph_output,
                                     definition.threads)
@@ -154,15 +155,6 @@ def _same_checkpoint(built: str, definition: ModelDefinition, model_dir: Path) -
         return checkpoint_dir(built, model_dir) == definition.checkpoint_path
     except DefinitionError:
         return False
-
-
-def _check_returned_ids(definition: ModelDefinition, num_labels: int) -> None:
-    """The graph's label count is known only once it is loaded: checked again here."""
-    if definition.returned_token_ids:
-        try:
-            rules.check_returned_token_ids(definition.returned_token_ids, num_labels, rules.PARAMETERS)
-        except rules.NotServable as e:
-            raise ModelConfigError(str(e)) from None
 
 
 def _description(version_dir: Path) -> ServingDescription | None:

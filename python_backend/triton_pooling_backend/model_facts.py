@@ -64,6 +64,12 @@ def facts_from_hf(definition: ModelDefinition, info: CheckpointInfo, pooling: Po
             getattr(hf_config, "problem_type", None), num_labels, info.cross_encoder_activation)
     except rules.NotServable as e:
         raise ModelConfigError(str(e)) from None
+    check_returned_ids(definition, num_labels)
+    try:
+        activation = definition.activation or rules.classifier_activation(
+            getattr(hf_config, "problem_type", None), num_labels, info.cross_encoder_activation)
+    except rules.NotServable as e:
+        raise ModelConfigError(str(e)) from None
     if definition.returned_token_ids:
         try:
             rules.check_returned_token_ids(definition.returned_token_ids, num_labels, rules.PARAMETERS)
@@ -102,3 +108,12 @@ def pad_token_id_of(tokenizer, config) -> int:
         if value is not None:
             return int(value)
     return 0  # padded positions are masked out, so any valid id serves
+
+
+def check_returned_ids(definition: ModelDefinition, num_labels: int) -> None:
+    """STEP's returned label columns against the labels the model has (known once its config or graph is read)."""
+    if definition.returned_token_ids:
+        try:
+            rules.check_returned_token_ids(definition.returned_token_ids, num_labels, rules.PARAMETERS)
+        except rules.NotServable as e:
+            raise ModelConfigError(str(e)) from None

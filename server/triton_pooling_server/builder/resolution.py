@@ -9,7 +9,7 @@ from pathlib import Path
 
 from triton_pooling_contract import rules
 from triton_pooling_contract.checkpoint_info import CheckpointInfo
-from triton_pooling_contract.definition import DEFAULT_MAX_BATCH_SIZE, ModelDefinition
+from triton_pooling_contract.definition import DEFAULT_MAX_BATCH_SIZE, ModelDefinition, parse_matryoshka_dimensions
 from triton_pooling_contract.parameters import (
     DEFAULT_CPU_RUNTIME, Activation, ClassifierMethod, DefinitionError, DType, Runtime,
 )
@@ -138,9 +138,7 @@ def _matryoshka(request: BuildRequest, info: CheckpointInfo, task: PoolingTask,
         if task not in EMBEDDING_TASKS:
             raise BuildError(f"--matryoshka-dimensions applies to embed and token_embed; this build is {task.value}")
         try:
-            sizes = ModelDefinition.from_parameters({"pooling_task": task.value, "checkpoint": ".",
-                                                     "matryoshka_dimensions": request.matryoshka_dimensions}
-                                                    ).matryoshka_dimensions
+            sizes = parse_matryoshka_dimensions(request.matryoshka_dimensions)
         except DefinitionError:
             raise BuildError(f"--matryoshka-dimensions is {request.matryoshka_dimensions!r}; expected 'all' or "
                              "comma-separated sizes >= 1, e.g. 64,128,256") from None
