@@ -12,7 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from .st_pipeline import Pipeline, read_pipeline
+from .st_pipeline import Pipeline, Splade, read_pipeline
 from .tasks import PoolingType
 
 # sentence-transformers Pooling modes -> our pooling types.
@@ -35,6 +35,7 @@ class SentenceTransformersInfo:
     pipeline: Pipeline = Pipeline(())  # every module, in order (st_pipeline)
     prompts: tuple[tuple[str, str], ...] = ()  # config_sentence_transformers.json prompts, by name
     default_prompt_name: str | None = None
+    transformer_task: str | None = None  # sentence_bert_config.json's: "fill-mask" for a SparseEncoder's MLM
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +58,16 @@ class CheckpointInfo:
     cross_encoder_activation: str | None = None
     # vLLM's Matryoshka declaration in config.json: None: none; (): is_matryoshka, every size; else matryoshka_dimensions
     matryoshka_dimensions: tuple[int, ...] | None = None
+
+    @property
+    def masked_lm(self) -> bool:
+        return any(a.endswith("ForMaskedLM") for a in self.architectures)
+
+    @property
+    def splade(self) -> Splade:
+        """The SPLADE pooling a sparse build serves: the SparseEncoder's SpladePooling, else SPLADE's default."""
+        st = self.sentence_transformers
+        return (st.pipeline.splade if st is not None else None) or Splade()
 
 
 class CheckpointError(ValueError):
@@ -156,6 +167,8 @@ def _sentence_transformers(path: Path) -> SentenceTransformersInfo | None:
         return None
     modes = pipeline.pooling_modes
     pooling = ST_POOLING_MODES.get(modes[0]) if len(modes) == 1 else None
+    if pipeline.splade is not None:  # a SparseEncoder: its SpladePooling pools (rules.check_pipeline checks the rest)
+        pooling, modes = PoolingType.SPLADE, (f"SpladePooling {pipeline.splade.strategy}",)
     st_config = _read_json(path / "sentence_bert_config.json") or {}
     max_len = st_config.get("max_seq_length")
     model_config = _read_json(path / "config_sentence_transformers.json") or {}
@@ -163,7 +176,8 @@ def _sentence_transformers(path: Path) -> SentenceTransformersInfo | None:
     return SentenceTransformersInfo(pooling, ", ".join(modes) or "none", pipeline.normalize,
                                     int(max_len) if max_len else None, pipeline,
                                     tuple(sorted((str(k), str(v)) for k, v in prompts.items())),
-                                    model_config.get("default_prompt_name") or None)
+                                    model_config.get("default_prompt_name") or None,
+                                    st_config.get("transformer_task") or None)
 
 
 def _read_json(path: Path):

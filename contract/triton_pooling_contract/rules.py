@@ -12,7 +12,7 @@ from typing import Sequence
 from .checkpoint_info import POSITION_OFFSET_MODEL_TYPES as _OFFSET
 from .checkpoint_info import CheckpointInfo
 from .parameters import LEAN_RUNTIMES, Activation, DefinitionError, DType, Runtime
-from .st_pipeline import SERVED_ACTIVATIONS, SERVED_MODULES, activation_name
+from .st_pipeline import SERVED_ACTIVATIONS, SERVED_MODULES, SPLADE_ACTIVATIONS, SPLADE_STRATEGIES, activation_name
 from .tasks import POOLING_TYPES, PoolingTask, PoolingType, default_pooling, supported_tasks
 
 
@@ -35,13 +35,16 @@ class Spelling:
     classifier_from_token: str = "--classifier-from-tokens"
     classifier_method: str = "--classifier-method"
     score_template: str = "--score-template"
+    chunked_processing: str = "--enable-chunked-processing"
+    matryoshka_dimensions: str = "--matryoshka-dimensions"
 
 
 FLAGS = Spelling("--task", "--pooling-type", "--step-tag-id", "--returned-token-ids", "--allow-unsafe-weights",
                  "--trust-remote-code", "--runtime", "--dtype")
 PARAMETERS = Spelling(*(f"parameter {name!r}" for name in (
     "pooling_task", "pooling_type", "step_tag_id", "returned_token_ids", "allow_unsafe_weights", "trust_remote_code",
-    "runtime", "dtype", "classifier_from_token", "classifier_method", "score_template")))
+    "runtime", "dtype", "classifier_from_token", "classifier_method", "score_template", "enable_chunked_processing",
+    "matryoshka_dimensions")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,6 +190,9 @@ def check_pipeline(info: CheckpointInfo, task: PoolingTask) -> None:
                               f"{module.config.get('activation_function')!r}, which is not served; served: "
                               f"{listing(SERVED_ACTIVATIONS)}")
     kinds = [m.kind for m in modules]
+    if st.pipeline.splade is not None or "MLMTransformer" in kinds or st.transformer_task == "fill-mask":
+        _check_splade_pipeline(info, task, kinds)
+        return
     order = ["Transformer", "Pooling"] if "Pooling" in kinds else ["Transformer"]
     head = [k for k in kinds[len(order):] if k != "Normalize"]
     normalize_last = "Normalize" not in kinds or (kinds.index("Normalize") == len(kinds) - 1 and kinds.count("Normalize") == 1)
@@ -197,6 +203,43 @@ def check_pipeline(info: CheckpointInfo, task: PoolingTask) -> None:
         raise NotServable(f"checkpoint {info.path} ends its pipeline with {', '.join(m.describe() for m in st.pipeline.head)}, "
                           f"which sentence-transformers applies to the pooled sentence vector; task {task.value!r} does "
                           "not pool: build it as 'embed'")
+
+
+def _check_splade_pipeline(info: CheckpointInfo, task: PoolingTask, kinds: list[str]) -> None:
+    """A SparseEncoder: its masked LM (MLMTransformer, or Transformer with transformer_task fill-mask), then
+    SpladePooling, nothing after; the one sparse vector it makes is an embedding."""
+    st = info.sentence_transformers
+    mlm = kinds[:1] == ["MLMTransformer"] or (kinds[:1] == ["Transformer"] and st.transformer_task == "fill-mask")
+    if kinds[1:] != ["SpladePooling"] or not mlm:
+        raise NotServable(f"the sentence-transformers pipeline of {info.path} is {' -> '.join(kinds)} (transformer_task "
+                          f"{st.transformer_task or 'not set'}); served sparse pipeline: MLMTransformer (or Transformer "
+                          "with transformer_task 'fill-mask') -> SpladePooling")
+    splade = st.pipeline.splade
+    if splade.strategy not in SPLADE_STRATEGIES or splade.activation not in SPLADE_ACTIVATIONS:
+        raise NotServable(f"the SpladePooling module of {info.path} has pooling_strategy {splade.strategy!r} and "
+                          f"activation_function {splade.activation!r}; served: pooling_strategy {listing(SPLADE_STRATEGIES)}, "
+                          f"activation_function {listing(SPLADE_ACTIVATIONS)}")
+    if task is not PoolingTask.EMBED:
+        raise NotServable(f"checkpoint {info.path} is a SparseEncoder (SpladePooling makes one sparse vector per text); "
+                          f"task {task.value!r} is not served for it: build it as 'embed'")
+
+
+def check_sparse(task: PoolingTask, pooling: PoolingType, info: CheckpointInfo, chunked_processing: bool,
+                 matryoshka_dimensions, spell: Spelling) -> None:
+    """SPLADE pooling reads a masked-LM head; its weights are one per vocabulary entry, so neither Matryoshka sizes
+    nor averaged chunks mean anything for it."""
+    if pooling is not PoolingType.SPLADE:
+        return
+    if not info.masked_lm:
+        raise NotServable(f"{spell.pooling_type} SPLADE pools a masked-LM head's logits, but checkpoint {info.path} "
+                          f"(architectures {list(info.architectures) or 'none listed'}) has none: SPLADE needs a "
+                          "*ForMaskedLM checkpoint or a sentence-transformers SparseEncoder folder")
+    if chunked_processing:
+        raise NotServable(f"{spell.chunked_processing} averages dense chunk vectors; a SPLADE model's sparse weights "
+                          "are not served chunked: remove it, and send TRUNCATE_PROMPT_TOKENS to fit long texts")
+    if matryoshka_dimensions is not None:
+        raise NotServable(f"{spell.matryoshka_dimensions} is set, but a SPLADE model's sparse weights are one per "
+                          "vocabulary entry (no Matryoshka sizes): remove it")
 
 
 def check_head_runtime(info: CheckpointInfo, runtime: Runtime, spell: Spelling) -> None:

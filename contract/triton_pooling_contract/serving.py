@@ -34,6 +34,7 @@ class GraphOutput(str, enum.Enum):
     HIDDEN_STATES = "hidden_states"  # [B, T, H]: embed, token_embed
     TOKEN_LOGITS = "token_logits"  # [B, T, L]: token_classify; seq_classify pooled by us (LAST/CLS/MEAN)
     SEQUENCE_LOGITS = "sequence_logits"  # [B, L]: seq_classify with the checkpoint's own head (NATIVE)
+    SPARSE_WEIGHTS = "sparse_weights"  # [B, V]: SPLADE, pooled over the tokens in the graph (never [B, T, V] out)
 
 
 class DescriptionError(ValueError):

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 # Module kinds this product serves exactly (the class name sentence-transformers writes in modules.json).
-SERVED_MODULES = ("Transformer", "Pooling", "Dense", "LayerNorm", "Normalize")
+SERVED_MODULES = ("Transformer", "Pooling", "Dense", "LayerNorm", "Normalize", "MLMTransformer", "SpladePooling")
+# A SparseEncoder's SpladePooling options (sentence-transformers' SPLADE_POOLING_MODES / SPLADE_ACTIVATION): all served.
+SPLADE_STRATEGIES = ("max", "sum")
+SPLADE_ACTIVATIONS = ("relu", "log1p_relu")
 # Dense activation functions served (torch.nn class names, as Dense's config writes them).
 SERVED_ACTIVATIONS = ("Identity", "Tanh", "ReLU", "Sigmoid", "GELU", "SiLU")
 # Pooling modes sentence-transformers computes; all are served.
@@ -36,6 +39,18 @@ class PipelineModule:
 
     def describe(self) -> str:
         return f"{self.path or '.'} ({self.type})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Splade:
+    """SPLADE's pooling: weights = log1p(relu(MLM logits)) (log1p twice for log1p_relu) over the real tokens, then
+    the strategy over tokens. A plain *ForMaskedLM checkpoint gets the default (SPLADE v2 and later: max, relu)."""
+
+    strategy: str = "max"
+    activation: str = "relu"
+
+    def describe(self) -> str:
+        return f"{self.strategy} of log1p({'log1p(relu)' if self.activation == 'log1p_relu' else 'relu'}(MLM logits))"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +79,15 @@ class Pipeline:
     @property
     def normalize(self) -> bool:
         return bool(self.of_kind("Normalize"))
+
+    @property
+    def splade(self) -> Splade | None:
+        """A SparseEncoder's SpladePooling as served (its options as written; rules.check_pipeline checks them)."""
+        pooling = self.of_kind("SpladePooling")
+        if not pooling:
+            return None
+        config = pooling[0].config
+        return Splade(str(config.get("pooling_strategy", "max")), str(config.get("activation_function", "relu")))
 
 
 def read_pipeline(path: Path) -> Pipeline | None:

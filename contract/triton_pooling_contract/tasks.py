@@ -34,6 +34,9 @@ class PoolingType(str, enum.Enum):
     MAX = "MAX"
     MEAN_SQRT_LEN = "MEAN_SQRT_LEN"
     WEIGHTED_MEAN = "WEIGHTED_MEAN"
+    # Sparse (SPLADE): a masked-LM head's logits -> log1p(relu(.)) -> max (or sum) over tokens, one weight per
+    # vocabulary entry; the model answers SPARSE_* tensors instead of EMBEDDING (sparse.py)
+    SPLADE = "SPLADE"
     # The checkpoint's own Hugging Face head does the pooling (e.g. BERT's pooler + classifier).
     NATIVE = "NATIVE"
 
@@ -49,7 +52,7 @@ TASK_ALIASES: dict[str, PoolingTask] = {"classify": PoolingTask.SEQ_CLASSIFY}
 # Pooling types each task accepts; the first one is the task's default.
 POOLING_TYPES: dict[PoolingTask, tuple[PoolingType, ...]] = {
     PoolingTask.EMBED: (PoolingType.MEAN, PoolingType.CLS, PoolingType.LAST, PoolingType.MAX, PoolingType.MEAN_SQRT_LEN,
-                        PoolingType.WEIGHTED_MEAN),
+                        PoolingType.WEIGHTED_MEAN, PoolingType.SPLADE),
     PoolingTask.TOKEN_EMBED: (PoolingType.ALL,),
     PoolingTask.SEQ_CLASSIFY: (PoolingType.NATIVE, PoolingType.LAST, PoolingType.CLS, PoolingType.MEAN),
     PoolingTask.TOKEN_CLASSIFY: (PoolingType.ALL, PoolingType.STEP),
@@ -76,6 +79,11 @@ class Tensor:
     TOKEN_EMBEDDINGS = "TOKEN_EMBEDDINGS"
     SCORES = "SCORES"
     TOKEN_SCORES = "TOKEN_SCORES"
+    # A sparse embed model's outputs, per text: the vocabulary ids with a nonzero weight (ascending), their weights,
+    # and their tokens; a request's texts are padded to its longest with index -1, weight 0 and token ""
+    SPARSE_INDICES = "SPARSE_INDICES"
+    SPARSE_VALUES = "SPARSE_VALUES"
+    SPARSE_TOKENS = "SPARSE_TOKENS"
 
 
 OUTPUT_TENSOR: dict[PoolingTask, str] = {
@@ -84,6 +92,10 @@ OUTPUT_TENSOR: dict[PoolingTask, str] = {
     PoolingTask.SEQ_CLASSIFY: Tensor.SCORES,
     PoolingTask.TOKEN_CLASSIFY: Tensor.TOKEN_SCORES,
 }
+
+# What a sparse embed model answers instead of OUTPUT_TENSOR[EMBED] (with NUM_TOKENS).
+SPARSE_OUTPUTS = (Tensor.SPARSE_INDICES, Tensor.SPARSE_VALUES, Tensor.SPARSE_TOKENS)
+SPARSE_PADDING_INDEX = -1
 
 # Options are input tensors (Triton's response cache keys on inputs); -1 / absent = default.
 OPTION_UNSET = -1
@@ -131,6 +143,8 @@ def default_pooling(task: PoolingTask, architectures: Iterable[str] = ()) -> Poo
     """Architecture default pooling for a task: decoders pool their LAST token."""
     decoder = any(_is_decoder_name(a) for a in architectures)
     if task is PoolingTask.EMBED:
+        if any(a.endswith("ForMaskedLM") for a in architectures):
+            return PoolingType.SPLADE  # a masked-LM head: SPLADE's sparse weights (as vLLM's SPLADE models)
         return PoolingType.LAST if decoder else PoolingType.MEAN
     if task is PoolingTask.SEQ_CLASSIFY:
         return PoolingType.LAST if decoder else PoolingType.NATIVE

@@ -32,6 +32,8 @@ def check_servable(definition: ModelDefinition) -> tuple[CheckpointInfo, Pooling
                                     token_head=bool(definition.classifier_from_token)).value
         rules.check_step_options(definition.task, pooling, definition.step_tag_id, definition.returned_token_ids,
                                  info.num_labels, spell)
+        rules.check_sparse(definition.task, pooling, info, definition.chunked_processing,
+                           definition.matryoshka_dimensions, spell)
         rules.check_weights_and_code(info, definition.allow_unsafe_weights, definition.trust_remote_code, spell)
         rules.check_max_tokens(definition.max_tokens, "parameter 'max_tokens'", info)
     except rules.NotServable as e:

@@ -122,7 +122,8 @@ def _load_torch(definition: ModelDefinition, instance: Instance, pooling) -> Loa
     device = _torch_device(definition, instance, torch)
     output = graph_output_for(definition.task, pooling)
     model = load_hf_model(definition.checkpoint_path, definition.task, output, definition.dtype, definition.trust_remote_code,
-                          definition.allow_unsafe_weights, device, token_head=definition.token_head)
+                          definition.allow_unsafe_weights, device, token_head=definition.token_head,
+                          splade=read_checkpoint_info(definition.checkpoint_path).splade)
     hf_tokenizer = transformers.AutoTokenizer.from_pretrained(str(definition.checkpoint_path),
                                                               trust_remote_code=definition.trust_remote_code)
     with_types = accepts_token_type_ids(model)

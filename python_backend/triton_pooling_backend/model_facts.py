@@ -48,6 +48,8 @@ class ModelFacts:
 
 
 def graph_output_for(task: PoolingTask, pooling: PoolingType) -> GraphOutput:
+    if pooling is PoolingType.SPLADE:
+        return GraphOutput.SPARSE_WEIGHTS
     if task in (PoolingTask.EMBED, PoolingTask.TOKEN_EMBED):
         return GraphOutput.HIDDEN_STATES
     if task is PoolingTask.SEQ_CLASSIFY and pooling is PoolingType.NATIVE:

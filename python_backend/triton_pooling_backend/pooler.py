@@ -110,6 +110,15 @@ class EmbeddingHead:
 
 
 @dataclasses.dataclass(frozen=True)
+class SparseHead:
+    """SPLADE: the graph pooled one weight per vocabulary entry; served as computed, L2-normalized only when asked
+    (outputs.pack_sparse keeps the nonzero ones)."""
+
+    def __call__(self, rows: np.ndarray, dimensions: int | None, use_activation: bool) -> np.ndarray:
+        return embed_rows(rows, None, use_activation)
+
+
+@dataclasses.dataclass(frozen=True)
 class ClassifierHead:
     """The label columns a model returns (STEP's returned_token_ids), then the activation."""
 
@@ -125,7 +134,11 @@ class ClassifierHead:
 @dataclasses.dataclass(frozen=True)
 class Pooler:
     method: SequencePooling | HeadPooling | TokenPooling
-    head: EmbeddingHead | ClassifierHead
+    head: EmbeddingHead | SparseHead | ClassifierHead
+
+    @property
+    def sparse(self) -> bool:
+        return isinstance(self.head, SparseHead)
 
     def pool(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray,
              pooled: np.ndarray | None = None) -> list[np.ndarray]:
@@ -141,6 +154,8 @@ def pooler_for(task: PoolingTask, pooling: PoolingType, graph_output: GraphOutpu
                head_steps: tuple = ()) -> Pooler:
     """The task's pooler: the method its pooling names (the checkpoint's own head when the graph pooled already),
     the head its task names."""
+    if graph_output is GraphOutput.SPARSE_WEIGHTS:
+        return Pooler(HeadPooling(), SparseHead())
     if graph_output is GraphOutput.SEQUENCE_LOGITS:
         method = HeadPooling()
     elif task in TOKEN_LEVEL_TASKS:

@@ -17,7 +17,7 @@ from .engine import PoolingEngine
 from .errors import InvalidInputError, PoolingError
 from .limits import RequestLimits
 from .loading import Instance, LoadedModel, load_model
-from .outputs import pack_outputs
+from .outputs import pack_outputs, pack_sparse
 from .prompts import PromptBook
 from .request_parsing import InputLimits, TextInput, parse_request
 from .score_template import ScoreTemplate
@@ -88,7 +88,9 @@ class PoolingService:
         for r, p in pending.items():
             idx = range(p.first, p.first + len(p.inputs))
             results = [self._finish(flat[i], pieces[i], raw) for i in idx]
-            answers[r] = pack_outputs(self.definition.task, results, [len(encoded[i]) for i in idx])
+            counts = [len(encoded[i]) for i in idx]
+            answers[r] = (pack_sparse(results, counts, self.tokenizer.id_to_token) if self.engine.pooler.sparse
+                          else pack_outputs(self.definition.task, results, counts))
         return answers  # type: ignore[return-value]
 
     @property

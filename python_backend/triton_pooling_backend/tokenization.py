@@ -51,6 +51,9 @@ class TextTokenizer:
         """More than `limit` tokens, decided without tokenizing megabytes (truncation.exceeds)."""
         return len(text) > WHOLE_TEXT_CHARS and exceeds(self._tokenizer, text, limit)
 
+    def id_to_token(self, token_id: int) -> str:
+        return self._tokenizer.id_to_token(int(token_id)) or ""
+
     def minimum_truncation(self, pair: bool) -> int:
         """The smallest TRUNCATE_PROMPT_TOKENS that keeps any text: one more than the special tokens."""
         return self._specials[pair] + 1

@@ -46,11 +46,11 @@ def make_inputs(protocol: str, texts=None, *, input_ids=None, pairs=None, **opti
 
 def infer(protocol: str, server, model: str, texts=None, **kwargs) -> dict[str, np.ndarray]:
     """One request; returns every output of the model by name."""
-    from triton_pooling_contract.tasks import OUTPUT_TENSOR, parse_task
+    from triton_pooling_contract.tasks import OUTPUT_TENSOR, SPARSE_OUTPUTS
 
     result = client(protocol, server).infer(model, make_inputs(protocol, texts, **kwargs))
     outputs = {}
-    for name in (*OUTPUT_TENSOR.values(), Tensor.NUM_TOKENS):
+    for name in (*OUTPUT_TENSOR.values(), *SPARSE_OUTPUTS, Tensor.NUM_TOKENS):
         value = result.as_numpy(name)
         if value is not None:
             outputs[name] = value

@@ -21,6 +21,7 @@ AUTO_CLASS = {
     GraphOutput.HIDDEN_STATES: "AutoModel",
     GraphOutput.TOKEN_LOGITS: None,  # per task, below
     GraphOutput.SEQUENCE_LOGITS: "AutoModelForSequenceClassification",
+    GraphOutput.SPARSE_WEIGHTS: "AutoModelForMaskedLM",
 }
 
 
@@ -33,9 +34,10 @@ def auto_class_name(task: PoolingTask, output: GraphOutput) -> str:
 
 def load_hf_model(checkpoint: Path, task: PoolingTask, output: GraphOutput, dtype: DType = DType.FLOAT32,
                   trust_remote_code: bool = False, allow_unsafe_weights: bool = False, device: str = "cpu",
-                  token_head=None):
+                  token_head=None, splade=None):
     """`token_head`: (label tokens, ClassifierMethod) of an LLM reranker (ModelDefinition.token_head): the causal LM
-    with its label rows as the per-token `score` head (token_head.py)."""
+    with its label rows as the per-token `score` head (token_head.py). `splade` (st_pipeline.Splade): the masked LM
+    with SPLADE's pooling after it (sparse_head.py), for GraphOutput.SPARSE_WEIGHTS."""
     import torch
     import transformers
 
@@ -49,6 +51,10 @@ def load_hf_model(checkpoint: Path, task: PoolingTask, output: GraphOutput, dtyp
         str(checkpoint), dtype=getattr(torch, dtype.value), trust_remote_code=trust_remote_code,
         use_safetensors=not allow_unsafe_weights,
     )
+    if output is GraphOutput.SPARSE_WEIGHTS:
+        from .sparse_head import splade_model
+
+        return splade_model(model, splade).eval().to(device)
     if output is GraphOutput.TOKEN_LOGITS and task is PoolingTask.SEQ_CLASSIFY and not hasattr(model, "score"):
         raise ModelConfigError(
             f"pooling LAST/CLS/MEAN for seq_classify needs a per-token `score` head (decoder classifiers); "
@@ -62,6 +68,8 @@ def forward(model, task: PoolingTask, output: GraphOutput, input_ids, attention_
     extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
     if output is GraphOutput.HIDDEN_STATES:
         return model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+    if output is GraphOutput.SPARSE_WEIGHTS:
+        return model(input_ids, attention_mask, **extra)  # SpladeModel: pooled already
     if output is GraphOutput.TOKEN_LOGITS and task is PoolingTask.SEQ_CLASSIFY:
         hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         return model.score(hidden)  # per token; the backend pools LAST / CLS / MEAN by the mask
@@ -71,7 +79,8 @@ def forward(model, task: PoolingTask, output: GraphOutput, input_ids, attention_
 def accepts_token_type_ids(model) -> bool:
     import inspect
 
-    return "token_type_ids" in inspect.signature(model.forward).parameters
+    inner = getattr(model, "masked_lm", model)  # a SPLADE model passes them on to its masked LM
+    return "token_type_ids" in inspect.signature(inner.forward).parameters
 
 
 class TorchEncoder(Encoder):

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from triton_pooling_contract.definition import DEFAULT_MAX_BATCH_SIZE, ModelDefinition
 from triton_pooling_contract.parameters import TUNING_FLAGS_PARAMETER, InstanceKind
-from triton_pooling_contract.tasks import OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, Tensor
+from triton_pooling_contract.tasks import (
+    OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, PoolingType, Tensor,
+)
 
 DEFAULT_QUEUE_DELAY_US = 0  # tuning.CPU_QUEUE_DELAY_US: a spec written without a plan gets the CPU rule's delay
 # Overload is refused early (Triton answers UNAVAILABLE, like TEI's 429) instead of queueing
@@ -50,9 +52,22 @@ class ModelSpec:
         return self.definition.task
 
 
-def render_config(spec: ModelSpec) -> str:
-    output = OUTPUT_TENSOR[spec.task]
+# A sparse (SPLADE) embed model's outputs instead of EMBEDDING: per text, its nonzero entries.
+SPARSE_OUTPUT_LINES = (
+    f'  {{ name: "{Tensor.SPARSE_INDICES}" data_type: TYPE_INT32 dims: [ -1 ] }},',
+    f'  {{ name: "{Tensor.SPARSE_VALUES}" data_type: TYPE_FP32 dims: [ -1 ] }},',
+    f'  {{ name: "{Tensor.SPARSE_TOKENS}" data_type: TYPE_STRING dims: [ -1 ] }},',
+)
+
+
+def output_lines(spec: ModelSpec) -> tuple[str, ...]:
+    if spec.definition.pooling_type is PoolingType.SPLADE:
+        return SPARSE_OUTPUT_LINES
     out_dims = "-1, -1" if spec.task in TOKEN_LEVEL_TASKS else "-1"
+    return (f'  {{ name: "{OUTPUT_TENSOR[spec.task]}" data_type: TYPE_FP32 dims: [ {out_dims} ] }},',)
+
+
+def render_config(spec: ModelSpec) -> str:
     inputs = ",\n".join(
         f'  {{ name: "{n}" data_type: {t} dims: [ {d} ] optional: true{x} }}' for n, t, d, x in INPUTS
     )
@@ -69,7 +84,7 @@ def render_config(spec: ModelSpec) -> str:
         "",
         f"input [\n{inputs}\n]",
         "output [",
-        f'  {{ name: "{output}" data_type: TYPE_FP32 dims: [ {out_dims} ] }},',
+        *output_lines(spec),
         f'  {{ name: "{Tensor.NUM_TOKENS}" data_type: TYPE_INT32 dims: [ 1 ] }}',
         "]",
         "",

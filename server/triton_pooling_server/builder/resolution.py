@@ -100,6 +100,15 @@ def _resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
     decisions.append(f"pooling {pooling.value.value}: {pooling.reason}")
     pooling = pooling.value
     rules.check_step_options(task, pooling, request.step_tag_id, request.returned_token_ids, info.num_labels, spell)
+    rules.check_sparse(task, pooling, info, request.chunked_processing,
+                       info.matryoshka_dimensions if request.matryoshka_dimensions is None else request.matryoshka_dimensions,
+                       spell)
+    if pooling is PoolingType.SPLADE:
+        if request.runtime == Runtime.TENSORRT.value:
+            raise BuildError("SPLADE (sparse) models are served by the lean runtimes and torch; --runtime tensorrt does "
+                             "not build their masked-LM pooling: use --runtime onnx, openvino or torch")
+        decisions.append(f"sparse embeddings: SPLADE, {info.splade.describe()}; SPARSE_INDICES / SPARSE_VALUES / "
+                         "SPARSE_TOKENS, no dense vector")
     rules.check_weights_and_code(info, request.allow_unsafe_weights, request.trust_remote_code, spell)
     if request.chunked_processing and task is not PoolingTask.EMBED:
         raise BuildError(f"--enable-chunked-processing applies to task 'embed' only (one vector averaged over a long "
@@ -114,7 +123,7 @@ def _resolve(request: BuildRequest, info: CheckpointInfo) -> ResolvedModel:
         task=task, checkpoint=CHECKPOINT_FOLDER if request.copy_checkpoint else str(info.path),
         checkpoint_path=info.path,
         # Always written: the config then says what it serves without re-reading the checkpoint's files.
-        pooling_type=pooling, use_activation=_activation(request, info, task, decisions),
+        pooling_type=pooling, use_activation=_activation(request, info, task, pooling, decisions),
         max_tokens=_max_tokens(request, info, decisions), dtype=_dtype(request),
         allow_unsafe_weights=not info.has_safetensors, trust_remote_code=bool(info.auto_map), step_tag_id=request.step_tag_id,
         returned_token_ids=request.returned_token_ids, chunked_processing=request.chunked_processing,
@@ -242,10 +251,13 @@ def _parse_pooling(value: str) -> PoolingType:
         raise BuildError(f"--pooling-type is {value!r}; allowed: {listing(p.value for p in PoolingType)}") from None
 
 
-def _activation(request, info, task, decisions) -> bool:
+def _activation(request, info, task, pooling, decisions) -> bool:
     if request.use_activation is not None:
         decisions.append(f"use_activation {str(request.use_activation).lower()}: --use-activation")
         return request.use_activation
+    if pooling is PoolingType.SPLADE and info.sentence_transformers is None:
+        decisions.append("use_activation false: SPLADE weights are served as computed (SparseEncoder, vLLM)")
+        return False
     if task is PoolingTask.EMBED and info.sentence_transformers is not None:
         # vLLM normalizes a sentence-transformers embedder only when its folder has a Normalize module.
         normalize = info.sentence_transformers.normalize

@@ -39,7 +39,8 @@ class Loaded:
         self.request = request
         try:
             self.model = load_hf_model(s.checkpoint_path, s.task, request.graph_output, s.dtype, s.trust_remote_code,
-                                       s.allow_unsafe_weights, token_head=s.token_head)
+                                       s.allow_unsafe_weights, token_head=s.token_head,
+                                       splade=request.checkpoint_info.splade)
             self.hf_tokenizer = transformers.AutoTokenizer.from_pretrained(
                 str(s.checkpoint_path), trust_remote_code=s.trust_remote_code)
         except ModelConfigError as e:

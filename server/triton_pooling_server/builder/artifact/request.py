@@ -73,6 +73,8 @@ class ArtifactRequest:
                    s.allow_unsafe_weights, sorted(self.versions().items()))
         if s.token_head is not None:  # the label rows folded into the graph
             options += (s.classifier_from_token, s.classifier_method.value)
+        if self.graph_output is GraphOutput.SPARSE_WEIGHTS:  # SpladePooling's options are in the graph
+            options += (self.checkpoint_info.splade,)
         digest.update(repr(options).encode())
         for path in checkpoint_files(s.checkpoint_path):
             digest.update(str(path.relative_to(s.checkpoint_path)).encode() + b"\0")

@@ -76,12 +76,11 @@ def _module_weights(request: ArtifactRequest, relative: str) -> dict[str, np.nda
 def check_pipeline_parity(request: ArtifactRequest, entry: Path) -> float | None:
     """The served embeddings of a sentence-transformers folder against SentenceTransformer.encode (max-abs);
     None where there is no pipeline to compare (not an embed model of such a folder)."""
-    from triton_pooling_contract.tasks import PoolingTask
+    from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
-    if pipeline_of(request) is None or request.definition.task is not PoolingTask.EMBED:
+    sparse = request.pooling is PoolingType.SPLADE
+    if (pipeline_of(request) is None and not sparse) or request.definition.task is not PoolingTask.EMBED:
         return None
-    from sentence_transformers import SentenceTransformer
-
     from triton_pooling_backend.loading import Instance
     from triton_pooling_backend.service import PoolingService
 
@@ -93,6 +92,10 @@ def check_pipeline_parity(request: ArtifactRequest, entry: Path) -> float | None
              if not isinstance(a, Exception) and a["NUM_TOKENS"][0, 0] <= service.facts.max_tokens]
     if not whole:
         return None
+    if sparse:
+        return _sparse_parity(request, whole, service.facts.vocab_size)
+    from sentence_transformers import SentenceTransformer
+
     reference = SentenceTransformer(str(request.definition.checkpoint_path), device="cpu",
                                     trust_remote_code=request.definition.trust_remote_code)
     expected = reference.encode([t for t, _ in whole], convert_to_numpy=True, normalize_embeddings=False)
@@ -100,4 +103,28 @@ def check_pipeline_parity(request: ArtifactRequest, entry: Path) -> float | None
     if served.shape != expected.shape:
         raise ArtifactError(f"the built model of {request.definition.checkpoint_path} gives vectors of shape "
                             f"{served.shape[1:]}, sentence-transformers {expected.shape[1:]}: not served")
+    return float(np.abs(served - expected).max())
+
+
+def _sparse_parity(request: ArtifactRequest, whole: list, vocab_size: int) -> float:
+    """A SPLADE model's served weights (every nonzero) against SparseEncoder.encode: the folder's own pipeline, or
+    for a plain *ForMaskedLM checkpoint MLMTransformer + SpladePooling with SPLADE's defaults."""
+    from sentence_transformers import SparseEncoder
+
+    path, splade = request.definition.checkpoint_path, request.checkpoint_info.splade
+    if request.checkpoint_info.sentence_transformers is not None:
+        reference = SparseEncoder(str(path), device="cpu", trust_remote_code=request.definition.trust_remote_code)
+    else:
+        from sentence_transformers.sparse_encoder.modules import MLMTransformer, SpladePooling
+
+        reference = SparseEncoder(modules=[MLMTransformer(str(path)), SpladePooling(splade.strategy, splade.activation)],
+                                  device="cpu")
+    expected = reference.encode([t for t, _ in whole], convert_to_tensor=True).to_dense().numpy()
+    served = np.zeros((len(whole), vocab_size), dtype=np.float32)
+    for row, (_, answer) in enumerate(whole):
+        ids, weights = answer["SPARSE_INDICES"][0], answer["SPARSE_VALUES"][0]
+        served[row, ids[ids >= 0]] = weights[ids >= 0]
+    if served.shape != expected.shape:
+        raise ArtifactError(f"the built model of {path} gives {served.shape[1]} weights per text, sentence-transformers' "
+                            f"SparseEncoder {expected.shape[1]}: not served")
     return float(np.abs(served - expected).max())
