@@ -12,6 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .late_interaction import LateInteraction, read_late_interaction
 from .st_pipeline import Pipeline, Splade, read_pipeline
 from .tasks import PoolingType
 
@@ -36,6 +37,7 @@ class SentenceTransformersInfo:
     prompts: tuple[tuple[str, str], ...] = ()  # config_sentence_transformers.json prompts, by name
     default_prompt_name: str | None = None
     transformer_task: str | None = None  # sentence_bert_config.json's: "fill-mask" for a SparseEncoder's MLM
+    late_interaction: LateInteraction | None = None  # a ColBERT folder (PyLate's or MultiVectorEncoder's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +179,15 @@ def _sentence_transformers(path: Path) -> SentenceTransformersInfo | None:
                                     int(max_len) if max_len else None, pipeline,
                                     tuple(sorted((str(k), str(v)) for k, v in prompts.items())),
                                     model_config.get("default_prompt_name") or None,
-                                    st_config.get("transformer_task") or None)
+                                    st_config.get("transformer_task") or None,
+                                    read_late_interaction(model_config, st_config, _mask_config(pipeline),
+                                                          pipeline.normalize,
+                                                          _read_json(path / "tokenizer_config.json") or {}))
+
+
+def _mask_config(pipeline: Pipeline) -> dict | None:
+    masks = pipeline.of_kind("MultiVectorMask")
+    return masks[0].config if masks else None
 
 
 def _read_json(path: Path):

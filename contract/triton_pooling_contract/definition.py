@@ -87,8 +87,9 @@ class ModelDefinition:
         if self.matryoshka_dimensions is not None and self.task not in EMBEDDING_TASKS:
             raise DefinitionError(f"parameter 'matryoshka_dimensions' applies to embed and token_embed models; this "
                                   f"model serves {self.task.value!r}")
-        if (self.prompts or self.default_prompt_name) and self.task is not PoolingTask.EMBED:
-            raise DefinitionError(f"parameter 'prompts' applies to embed models; this model serves {self.task.value!r}")
+        if (self.prompts or self.default_prompt_name) and self.task not in EMBEDDING_TASKS:
+            raise DefinitionError(f"parameter 'prompts' applies to embed and token_embed models; this model serves "
+                                  f"{self.task.value!r}")
         if self.default_prompt_name is not None and self.default_prompt_name not in dict(self.prompts):
             raise DefinitionError(f"parameter 'default_prompt_name' is {self.default_prompt_name!r}; this model's prompts "
                                   f"are {allowed(repr(n) for n, _ in self.prompts) or 'none'}")

@@ -189,9 +189,15 @@ def check_pipeline(info: CheckpointInfo, task: PoolingTask) -> None:
             raise NotServable(f"the Dense module {module.describe()} of {info.path} uses activation "
                               f"{module.config.get('activation_function')!r}, which is not served; served: "
                               f"{listing(SERVED_ACTIVATIONS)}")
+        if module.kind == "Dense" and module.config.get("use_residual"):
+            raise NotServable(f"the Dense module {module.describe()} of {info.path} adds its input back (use_residual), "
+                              "which is not served; served: Dense without use_residual")
     kinds = [m.kind for m in modules]
     if st.pipeline.splade is not None or "MLMTransformer" in kinds or st.transformer_task == "fill-mask":
         _check_splade_pipeline(info, task, kinds)
+        return
+    if st.late_interaction is not None or "MultiVectorMask" in kinds:
+        _check_late_interaction_pipeline(info, task, kinds)
         return
     order = ["Transformer", "Pooling"] if "Pooling" in kinds else ["Transformer"]
     head = [k for k in kinds[len(order):] if k != "Normalize"]
@@ -199,7 +205,7 @@ def check_pipeline(info: CheckpointInfo, task: PoolingTask) -> None:
     if kinds[:len(order)] != order or any(k not in ("Dense", "LayerNorm") for k in head) or not normalize_last:
         raise NotServable(f"the sentence-transformers pipeline of {info.path} is {' -> '.join(kinds)}; served: "
                           "Transformer -> Pooling -> any of Dense / LayerNorm -> Normalize (last, optional)")
-    if st.pipeline.head and task is not PoolingTask.EMBED:
+    if st.pipeline.head and task is not PoolingTask.EMBED:  # (a ColBERT folder's projection is per token: above)
         raise NotServable(f"checkpoint {info.path} ends its pipeline with {', '.join(m.describe() for m in st.pipeline.head)}, "
                           f"which sentence-transformers applies to the pooled sentence vector; task {task.value!r} does "
                           "not pool: build it as 'embed'")
@@ -222,6 +228,26 @@ def _check_splade_pipeline(info: CheckpointInfo, task: PoolingTask, kinds: list[
     if task is not PoolingTask.EMBED:
         raise NotServable(f"checkpoint {info.path} is a SparseEncoder (SpladePooling makes one sparse vector per text); "
                           f"task {task.value!r} is not served for it: build it as 'embed'")
+
+
+def _check_late_interaction_pipeline(info: CheckpointInfo, task: PoolingTask, kinds: list[str]) -> None:
+    """A ColBERT folder: Transformer -> Dense projection(s) -> MultiVectorMask -> Normalize (PyLate's folders stop
+    after the Dense: MultiVectorEncoder adds the other two), every option read served exactly, task token_embed."""
+    late = info.sentence_transformers.late_interaction
+    dense = [k for k in kinds[1:] if k == "Dense"]
+    tail = kinds[1 + len(dense):]
+    served_tail = ([], ["MultiVectorMask"], ["MultiVectorMask", "Normalize"]) if late and late.legacy else \
+        (["MultiVectorMask", "Normalize"],)
+    if late is None or kinds[:1] != ["Transformer"] or not dense or kinds[1:1 + len(dense)] != dense or \
+            tail not in served_tail:
+        raise NotServable(f"the late-interaction (ColBERT) pipeline of {info.path} is {' -> '.join(kinds)}; served: "
+                          "Transformer -> Dense (one or more) -> MultiVectorMask -> Normalize (PyLate folders: "
+                          "Transformer -> Dense)")
+    if late.problems:
+        raise NotServable(f"the ColBERT folder {info.path} sets {'; '.join(late.problems)}, which is not served exactly")
+    if task is not PoolingTask.TOKEN_EMBED:
+        raise NotServable(f"checkpoint {info.path} is a ColBERT (late-interaction) model: one vector per token, scored "
+                          f"by MaxSim; task {task.value!r} is not served for it: build it as 'token_embed'")
 
 
 def check_sparse(task: PoolingTask, pooling: PoolingType, info: CheckpointInfo, chunked_processing: bool,

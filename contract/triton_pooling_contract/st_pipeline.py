@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 # Module kinds this product serves exactly (the class name sentence-transformers writes in modules.json).
-SERVED_MODULES = ("Transformer", "Pooling", "Dense", "LayerNorm", "Normalize", "MLMTransformer", "SpladePooling")
+SERVED_MODULES = ("Transformer", "Pooling", "Dense", "LayerNorm", "Normalize", "MLMTransformer", "SpladePooling",
+                  "MultiVectorMask")
+# Other libraries' modules sentence-transformers loads as its own (MultiVectorEncoder's _CLASS_REF_ALIASES).
+MODULE_ALIASES = {"pylate.models.Dense.Dense": "sentence_transformers.base.modules.dense.Dense"}
 # A SparseEncoder's SpladePooling options (sentence-transformers' SPLADE_POOLING_MODES / SPLADE_ACTIVATION): all served.
 SPLADE_STRATEGIES = ("max", "sum")
 SPLADE_ACTIVATIONS = ("relu", "log1p_relu")
@@ -35,7 +38,7 @@ class PipelineModule:
 
     @property
     def is_sentence_transformers(self) -> bool:
-        return self.type.startswith("sentence_transformers.")
+        return MODULE_ALIASES.get(self.type, self.type).startswith("sentence_transformers.")
 
     def describe(self) -> str:
         return f"{self.path or '.'} ({self.type})"
@@ -118,8 +121,8 @@ def pooling_modes(config: dict) -> tuple[str, ...]:
 
 
 def activation_name(dense: PipelineModule) -> str:
-    """torch.nn.modules.activation.Tanh -> Tanh (Identity when the config names none)."""
-    return str(dense.config.get("activation_function") or "torch.nn.modules.linear.Identity").rsplit(".", 1)[-1]
+    """torch.nn.modules.activation.Tanh -> Tanh (Tanh when the config names none: Dense's own default)."""
+    return str(dense.config.get("activation_function") or "torch.nn.modules.activation.Tanh").rsplit(".", 1)[-1]
 
 
 def _read_json(path: Path):

@@ -58,14 +58,16 @@ class PoolingEngine:
         types = np.zeros((len(batch), width), dtype=np.int64) if facts.with_token_types else None
         for row, e in enumerate(batch):
             ids[row, : len(e)] = e.input_ids
-            mask[row, : len(e)] = 1
+            mask[row, : len(e)] = 1 if e.attention is None else e.attention
             if types is not None and e.token_type_ids is not None:
                 types[row, : len(e)] = e.token_type_ids
         out = self.encoder.run(EncoderBatch(ids, mask, types))
-        if not any(e.pooling_start for e in batch):
+        if not any(e.pooling_start or e.keep is not None for e in batch):
             return self.pooler.pool(out, mask, ids)
         pooled = mask.copy()  # a prompt's tokens are encoded with the text but left out of its pooling
         for row, e in enumerate(batch):
+            if e.keep is not None:  # ColBERT: expansion rows kept though not attended to, skiplist rows left out
+                pooled[row, : len(e)] = e.keep
             pooled[row, : e.pooling_start] = 0
         return self.pooler.pool(out, mask, ids, pooled)
 

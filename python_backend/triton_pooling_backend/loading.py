@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from triton_pooling_contract import rules
+from triton_pooling_contract.late_interaction import LateInteraction
 from triton_pooling_contract.parameters import LEAN_RUNTIMES, DefinitionError, Device, InstanceKind, Runtime
 from triton_pooling_contract.serving import HEAD_FILE
 from triton_pooling_contract.serving import DESCRIPTION_FILE, DescriptionError, ServingDescription, TOKENIZER_FILE
@@ -19,7 +20,7 @@ from .errors import ModelConfigError, allowed
 from .model_facts import ModelFacts, check_returned_ids, graph_output_for
 from .pooler import load_head
 from triton_pooling_contract.definition import ModelDefinition, checkpoint_dir
-from .tokenization import TextTokenizer, load_tokenizer
+from .tokenization import TextTokenizer, load_tokenizer, register_prefix_tokens
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class LoadedModel:
     facts: ModelFacts
     tokenizer: TextTokenizer
     encoder: Encoder
+    late_interaction: LateInteraction | None = None  # a ColBERT folder's per-role shaping (late_interaction.py)
 
 
 def load_model(definition: ModelDefinition, instance: Instance) -> LoadedModel:
@@ -67,8 +69,11 @@ def load_model(definition: ModelDefinition, instance: Instance) -> LoadedModel:
             f"`python -m triton_pooling_server.builder.artifact {instance.version_dir.parent}`), or set runtime 'torch'"
         )
     if runtime is Runtime.TORCH:
-        return _load_torch(definition, instance, pooling)
-    return _load_lean(definition, instance, runtime, description, pooling, info)
+        loaded = _load_torch(definition, instance, pooling)
+    else:
+        loaded = _load_lean(definition, instance, runtime, description, pooling, info)
+    loaded.late_interaction = info.sentence_transformers.late_interaction if info.sentence_transformers else None
+    return loaded
 
 
 def _load_lean(definition: ModelDefinition, instance: Instance, runtime: Runtime,
@@ -127,11 +132,14 @@ def _load_torch(definition: ModelDefinition, instance: Instance, pooling) -> Loa
     hf_tokenizer = transformers.AutoTokenizer.from_pretrained(str(definition.checkpoint_path),
                                                               trust_remote_code=definition.trust_remote_code)
     with_types = accepts_token_type_ids(model)
-    facts = facts_from_hf(definition, read_checkpoint_info(definition.checkpoint_path), pooling, model.config, hf_tokenizer,
-                          with_types)
+    info = read_checkpoint_info(definition.checkpoint_path)
+    facts = facts_from_hf(definition, info, pooling, model.config, hf_tokenizer, with_types)
     rust = hf_tokenizer.backend_tokenizer
     rust.no_padding()
     rust.no_truncation()
+    late = info.sentence_transformers.late_interaction if info.sentence_transformers else None
+    if late is not None:
+        register_prefix_tokens(rust, late.prefixes)
     return LoadedModel(facts, TextTokenizer(rust, with_types), TorchEncoder(model, definition.task, output, device))
 
 

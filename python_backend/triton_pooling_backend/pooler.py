@@ -50,7 +50,7 @@ class TokenPooling:
     step_tag_id: int | None = None
 
     def __call__(self, out: np.ndarray, mask: np.ndarray, ids: np.ndarray, pooled=None) -> list[np.ndarray]:
-        return pool_tokens(out, mask, ids, self.pooling, self.step_tag_id)
+        return pool_tokens(out, mask if pooled is None else pooled, ids, self.pooling, self.step_tag_id)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

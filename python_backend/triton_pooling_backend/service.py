@@ -15,6 +15,7 @@ from triton_pooling_contract.tasks import PoolingTask, Tensor
 from .chunking import combine_chunks, split_chunks
 from .engine import PoolingEngine
 from .errors import InvalidInputError, PoolingError
+from .late_interaction import LateInteractionShaper
 from .limits import RequestLimits
 from .loading import Instance, LoadedModel, load_model
 from .outputs import pack_outputs, pack_sparse
@@ -47,6 +48,8 @@ class PoolingService:
         self.tokenizer = model.tokenizer
         self.prompts = PromptBook(definition, model.tokenizer.prompt_length)
         self.template = ScoreTemplate(definition.score_template)
+        self.late = None if model.late_interaction is None else LateInteractionShaper(
+            model.late_interaction, model.tokenizer, model.facts.max_tokens, model.facts.with_token_types)
         request_limits = RequestLimits.resolve(definition.max_text_bytes, definition.max_texts_per_request,
                                                definition.max_batch_size)
         self.limits = InputLimits(definition.task, model.facts.max_tokens, model.facts.hidden_size,
@@ -66,15 +69,20 @@ class PoolingService:
         flat: list[TextInput] = []
         for r, tensors in enumerate(requests):
             try:
-                inputs = self.template.apply(self.prompts.apply(parse_request(tensors, self.limits)))
+                inputs = parse_request(tensors, self.limits)
+                if self.late is not None:
+                    self.late.check(inputs)  # truncation is its own (per role), not TRUNCATE_PROMPT_TOKENS
+                inputs = self.template.apply(self.prompts.apply(inputs))
                 self._check_truncation(inputs)
-                self._check_size(inputs)
+                if self.late is None:
+                    self._check_size(inputs)
             except PoolingError as e:
                 answers[r] = e
                 continue
             pending[r] = _Pending(inputs, len(flat))
             flat.extend(inputs)
-        encoded = self.tokenizer.encode(flat) if flat else []
+        tokenizer = self.late or self.tokenizer
+        encoded = tokenizer.encode(flat) if flat else []
         for r, p in list(pending.items()):
             try:
                 self._check_lengths(p, encoded)
@@ -149,7 +157,7 @@ class PoolingService:
             if self.definition.chunked_processing and n > self.token_limit:
                 raise InvalidInputError(f"{Tensor.TEXT}[{row}] has {n} tokens; this model chunks prompts of at most "
                                         f"{self.token_limit} tokens (max_embed_len): shorten it")
-            if n > limit and not self.definition.chunked_processing:
+            if n > limit and not self.definition.chunked_processing and self.late is None:  # ColBERT: its roles' lengths
                 name = Tensor.TEXT if item.input_ids is None else Tensor.INPUT_IDS
                 chunking = (" or build it with --enable-chunked-processing (parameter enable_chunked_processing)"
                             if self.definition.task is PoolingTask.EMBED else "")

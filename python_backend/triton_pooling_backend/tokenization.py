@@ -21,6 +21,8 @@ class EncodedText:
     input_ids: list[int]
     token_type_ids: list[int] | None = None
     pooling_start: int = 0  # leading tokens the pooling leaves out (a prompt with include_prompt false)
+    attention: list[int] | None = None  # the encoder's attention mask where not all ones (ColBERT's expansion)
+    keep: list[bool] | None = None  # token rows a token-level pooling returns, where not the attended ones
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -50,6 +52,17 @@ class TextTokenizer:
     def too_long(self, text: str, limit: int) -> bool:
         """More than `limit` tokens, decided without tokenizing megabytes (truncation.exceeds)."""
         return len(text) > WHOLE_TEXT_CHARS and exceeds(self._tokenizer, text, limit)
+
+    def encode_head(self, texts: list[str], max_length: int) -> list[list[int]]:
+        """Texts cut on the right to `max_length` tokens, special tokens counted (transformers' truncation=True)."""
+        self._tokenizer.enable_truncation(max_length, strategy="longest_first", direction="right")
+        try:
+            return [e.ids for e in self._tokenizer.encode_batch(texts, add_special_tokens=True)]
+        finally:
+            self._tokenizer.no_truncation()
+
+    def token_id(self, token: str) -> int | None:
+        return self._tokenizer.token_to_id(token)
 
     def id_to_token(self, token_id: int) -> str:
         return self._tokenizer.id_to_token(int(token_id)) or ""
@@ -88,3 +101,20 @@ class TextTokenizer:
         finally:
             tokenizer.no_truncation()
         return [last_tokens(tokenizer, text, truncate) if j in long else next(done) for j, text in enumerate(batch)]
+
+
+def register_prefix_tokens(tokenizer, prefixes) -> None:
+    """MultiVectorEncoder's rule for a PyLate folder's markers ("[unused0]"): a marker in the vocabulary that the
+    tokenizer would split becomes one special token, so a prefixed text is [CLS] <marker> ... as PyLate inserts it."""
+    from tokenizers import AddedToken
+
+    added = []
+    for value in prefixes:
+        for candidate in (value, value.split(None, 1)[0]):
+            if tokenizer.token_to_id(candidate) is None:
+                continue
+            if tokenizer.encode(candidate, add_special_tokens=False).tokens != [candidate]:
+                added.append(AddedToken(candidate, normalized=False, special=True))
+            break
+    if added:
+        tokenizer.add_special_tokens(added)

@@ -163,8 +163,11 @@ def _matryoshka(request: BuildRequest, info: CheckpointInfo, task: PoolingTask,
 def _prompts(request: BuildRequest, info: CheckpointInfo, task: PoolingTask, decisions: list[str]) -> dict:
     """sentence-transformers' prompts (config_sentence_transformers.json) with the flags' added or replacing them."""
     st = info.sentence_transformers
+    late = st.late_interaction if st else None
     prompts = dict(st.prompts if st and task is PoolingTask.EMBED else ())
-    if (request.prompts or request.default_prompt_name) and task is not PoolingTask.EMBED:
+    if late is not None:  # a ColBERT folder's prefixes are its query / document prompts; the names are its roles
+        prompts = {"query": "", "document": "", **dict(late.prompts)}
+    elif (request.prompts or request.default_prompt_name) and task is not PoolingTask.EMBED:
         raise BuildError(f"--prompt / --default-prompt-name apply to embed models; this build is {task.value}")
     prompts.update(request.prompts)
     default = request.default_prompt_name or (st.default_prompt_name if st and task is PoolingTask.EMBED else None)
@@ -231,6 +234,10 @@ def _resolve_task(request: BuildRequest, info: CheckpointInfo, decisions: list[s
         rules.check_causal_lm(PoolingTask.SEQ_CLASSIFY, info, rules.FLAGS)
         decisions.append("task seq_classify: --classifier-from-tokens (an LLM reranker)")
         return PoolingTask.SEQ_CLASSIFY
+    late = info.sentence_transformers.late_interaction if info.sentence_transformers else None
+    if request.task is None and late is not None:
+        decisions.append("task token_embed: a ColBERT (late-interaction) folder, one vector per token")
+        return PoolingTask.TOKEN_EMBED
     if request.task is None:
         task = default_task(info.architectures)
         decisions.append(f"task {task.value}: default for architectures {list(info.architectures) or 'none listed'}")
@@ -273,7 +280,8 @@ def _max_tokens(request, info, decisions) -> int | None:
             raise BuildError(f"--max-tokens is {request.max_tokens}; expected an integer >= 1")
         rules.check_max_tokens(request.max_tokens, "--max-tokens", info)
         return request.max_tokens
-    if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
+    st = info.sentence_transformers
+    if st is not None and st.max_seq_length and st.late_interaction is None:  # ColBERT: per-role lengths instead
         rules.check_max_tokens(info.sentence_transformers.max_seq_length, "sentence_bert_config.json max_seq_length",
                                info)
         decisions.append(f"max_tokens {info.sentence_transformers.max_seq_length}: sentence_bert_config.json "

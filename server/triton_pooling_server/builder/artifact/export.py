@@ -17,7 +17,7 @@ from triton_pooling_contract.tasks import PoolingTask
 from triton_pooling_backend.encoders.torch_encoder import accepts_token_type_ids, forward, load_hf_model
 from triton_pooling_backend.errors import ModelConfigError
 from triton_pooling_backend.model_facts import ModelFacts, facts_from_hf
-from triton_pooling_backend.tokenization import EncodedText, TextTokenizer
+from triton_pooling_backend.tokenization import EncodedText, TextTokenizer, register_prefix_tokens
 from triton_pooling_backend.request_parsing import TextInput
 from .parity import parity_batches
 from .request import ArtifactError, ArtifactRequest
@@ -138,6 +138,9 @@ def save_tokenizer(loaded: Loaded, folder: Path) -> None:
     rust = Tokenizer.from_str(backend.to_str())
     rust.no_padding()
     rust.no_truncation()
+    st = loaded.request.checkpoint_info.sentence_transformers
+    if st is not None and st.late_interaction is not None:  # a PyLate folder's markers, as MultiVectorEncoder loads them
+        register_prefix_tokens(rust, st.late_interaction.prefixes)
     rust.save(str(folder / TOKENIZER_FILE))
     _check_tokenizer(loaded, TextTokenizer(rust, loaded.with_token_types))
 

@@ -90,8 +90,10 @@ class ArtifactRequest:
         s = self.definition
         from .st_head import pipeline_digest, pipeline_of
 
+        st = self.checkpoint_info.sentence_transformers if self.checkpoint_info else None
+        late = st.late_interaction.prefixes if st and st.late_interaction else ()  # registered in the saved tokenizer
         model = (self.graph_key, s.task.value, self.pooling.value, s.max_tokens, s.checkpoint,
-                 pipeline_digest(s.checkpoint_path, pipeline_of(self)))
+                 pipeline_digest(s.checkpoint_path, pipeline_of(self)), late)
         return hashlib.sha256(repr(model).encode()).hexdigest()[:32]
 
     @property

@@ -79,6 +79,9 @@ def check_pipeline_parity(request: ArtifactRequest, entry: Path) -> float | None
     from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
     sparse = request.pooling is PoolingType.SPLADE
+    st = request.checkpoint_info.sentence_transformers
+    if st is not None and st.late_interaction is not None:
+        return _late_interaction_parity(request, entry)
     if (pipeline_of(request) is None and not sparse) or request.definition.task is not PoolingTask.EMBED:
         return None
     from triton_pooling_backend.loading import Instance
@@ -128,3 +131,32 @@ def _sparse_parity(request: ArtifactRequest, whole: list, vocab_size: int) -> fl
         raise ArtifactError(f"the built model of {path} gives {served.shape[1]} weights per text, sentence-transformers' "
                             f"SparseEncoder {expected.shape[1]}: not served")
     return float(np.abs(served - expected).max())
+
+
+def _late_interaction_parity(request: ArtifactRequest, entry: Path) -> float:
+    """A ColBERT model's served token vectors, as queries and as documents, against MultiVectorEncoder's
+    encode_query / encode_document (max-abs over every row; the rows kept must be the same)."""
+    from sentence_transformers import MultiVectorEncoder
+
+    from triton_pooling_backend.loading import Instance
+    from triton_pooling_backend.service import PoolingService
+
+    service = PoolingService.load(request.definition, Instance(entry))
+    reference = MultiVectorEncoder(str(request.definition.checkpoint_path), device="cpu",
+                                   trust_remote_code=request.definition.trust_remote_code)
+    worst = 0.0
+    for role, encode in (("query", reference.encode_query), ("document", reference.encode_document)):
+        expected = encode(list(PARITY_TEXTS), convert_to_numpy=True)
+        answers = service.handle([{"TEXT": np.array([[t.encode()]], dtype=object),
+                                   "PROMPT_NAME": np.array([[role.encode()]], dtype=object)} for t in PARITY_TEXTS])
+        for text, answer, rows in zip(PARITY_TEXTS, answers, expected):
+            if isinstance(answer, Exception):
+                raise ArtifactError(f"the built ColBERT model of {request.definition.checkpoint_path} refused the "
+                                    f"{role} {text[:40]!r}: {answer}")
+            served = answer["TOKEN_EMBEDDINGS"][0, : int(answer["NUM_TOKENS"][0, 0])]
+            if served.shape != np.asarray(rows).shape:
+                raise ArtifactError(f"the built ColBERT model of {request.definition.checkpoint_path} gives {role} "
+                                    f"{text[:40]!r} {served.shape[0]} token vectors of {served.shape[1]}, "
+                                    f"MultiVectorEncoder {np.asarray(rows).shape}: not served")
+            worst = max(worst, float(np.abs(served - rows).max()))
+    return worst

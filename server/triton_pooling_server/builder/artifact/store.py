@@ -76,7 +76,8 @@ def cached_artifact(request: ArtifactRequest, cache_dir: Path | None = None, log
                     raise ArtifactError(f"the served pipeline of {s.checkpoint_path} under runtime {request.runtime.value!r} "
                                         f"differs from sentence-transformers by {error:.2e} (max-abs > {tolerance:.0e}); "
                                         "not served")
-                log(f"  the whole sentence-transformers pipeline within {error:.1e} of its own encode (SentenceTransformer / SparseEncoder)")
+                log(f"  the whole sentence-transformers pipeline within {error:.1e} of its own encode "
+                    "(SentenceTransformer, SparseEncoder or MultiVectorEncoder)")
             shutil.rmtree(entry, ignore_errors=True)
             os.rename(tmp, entry)
         finally:
