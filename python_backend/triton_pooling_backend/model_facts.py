@@ -67,16 +67,6 @@ def facts_from_hf(definition: ModelDefinition, info: CheckpointInfo, pooling: Po
     except rules.NotServable as e:
         raise ModelConfigError(str(e)) from None
     check_returned_ids(definition, num_labels)
-    try:
-        activation = definition.activation or rules.classifier_activation(
-            getattr(hf_config, "problem_type", None), num_labels, info.cross_encoder_activation)
-    except rules.NotServable as e:
-        raise ModelConfigError(str(e)) from None
-    if definition.returned_token_ids:
-        try:
-            rules.check_returned_token_ids(definition.returned_token_ids, num_labels, rules.PARAMETERS)
-        except rules.NotServable as e:
-            raise ModelConfigError(str(e)) from None
     return ModelFacts(
         pooling=pooling,
         max_tokens=max_tokens_of(definition, info, hf_config, tokenizer),
@@ -94,8 +84,9 @@ def max_tokens_of(definition: ModelDefinition, info: CheckpointInfo, config, tok
     """Explicit max_tokens > sentence-transformers max_seq_length > position embeddings / tokenizer limit."""
     if definition.max_tokens is not None:
         return definition.max_tokens
-    if info.sentence_transformers is not None and info.sentence_transformers.max_seq_length:
-        return info.sentence_transformers.max_seq_length
+    st = info.sentence_transformers
+    if st is not None and st.max_seq_length and st.late_interaction is None:  # ColBERT: its roles' lengths
+        return st.max_seq_length
     limits = [info.token_limit]  # the positions it can address (offset included) and the tokenizer's limit
     if tokenizer.model_max_length and tokenizer.model_max_length < NO_TOKENIZER_LIMIT:
         limits.append(tokenizer.model_max_length)
