@@ -85,3 +85,20 @@ def test_truncation_keeps_the_last_tokens_as_for_dense_models(served):
     server, checkpoints = served
     out = infer("grpc", server, "splade_folder", [TEXTS[2]], TRUNCATE_PROMPT_TOKENS=6)
     assert out[Tensor.NUM_TOKENS].tolist() == [[6]]
+
+
+def test_the_torch_runtime_serves_the_same_sparse_weights(served):
+    """`--runtime torch` runs the checkpoint with the same SPLADE pooling (encoders/sparse_head.py), in process."""
+    from triton_pooling_contract.definition import ModelDefinition
+    from triton_pooling_contract.parameters import Runtime
+    from triton_pooling_contract.tasks import PoolingTask, PoolingType
+    from triton_pooling_server.builder.artifact import load_service
+
+    _, checkpoints = served
+    path = checkpoints["splade_sum_log1p"]
+    service = load_service(ModelDefinition(PoolingTask.EMBED, str(path), pooling_type=PoolingType.SPLADE,
+                                           use_activation=False, runtime=Runtime.TORCH, checkpoint_path=path))
+    expected = reference_weights(path, TEXTS)
+    (answer,) = service.handle([{Tensor.TEXT: np.array([[t.encode()] for t in TEXTS], dtype=object)}])
+    dense = as_dense(answer[Tensor.SPARSE_INDICES], answer[Tensor.SPARSE_VALUES], expected.shape[1])
+    assert np.abs(dense - expected).max() <= TOL
