@@ -14,6 +14,7 @@ _LAZY = {
     "AsyncPoolingClient": "async_client",
     "PoolingOutput": "outputs",
     "PoolingRequestOutput": "outputs",
+    "SparseEmbeddingOutput": "outputs",
     "ScoringOutput": "outputs",
     "ScoringRequestOutput": "outputs",
     "ModelInfo": "discovery",

@@ -66,11 +66,22 @@ class AsyncPoolingClient(ClientBase):
                      truncate_prompt_tokens: int | None = None, prompt_name: str | None = None,
                      use_tqdm: Any = None) -> list[PoolingRequestOutput]:
         options = EncodeOptions(dimensions, use_activation, truncate_prompt_tokens, prompt_name)
-        plan = await self._with_catalog(lambda catalog: self._plan(catalog, prompts, task, model, options))
-        return plan.assemble(await self._send_all(plan, use_tqdm))
+        return await self._encode(prompts, task, model, options, use_tqdm)
 
-    async def embed(self, prompts: Any, model: str | None = None, **options) -> list[PoolingRequestOutput]:
-        return await self.encode(prompts, PoolingTask.EMBED, model, **options)
+    async def embed(self, prompts: Any, model: str | None = None, *, dimensions: int | None = None,
+                    use_activation: bool | None = None, truncate_prompt_tokens: int | None = None,
+                    prompt_name: str | None = None, use_tqdm: Any = None) -> list[PoolingRequestOutput]:
+        options = EncodeOptions(dimensions, use_activation, truncate_prompt_tokens, prompt_name)
+        return await self._encode(prompts, PoolingTask.EMBED, model, options, use_tqdm, kind="dense")
+
+    async def embed_sparse(self, texts: Any, model: str | None = None, *, prompt_name: str | None = None,
+                           truncate_prompt_tokens: int | None = None, use_activation: bool | None = None,
+                           return_tokens: bool = False, use_tqdm: Any = None) -> list[dict]:
+        """PoolingClient.embed_sparse, awaited."""
+        options = EncodeOptions(None, use_activation, truncate_prompt_tokens, prompt_name)
+        outputs = await self._encode(texts, PoolingTask.EMBED, model, options, use_tqdm, kind="sparse",
+                                     return_tokens=return_tokens)
+        return [o.outputs.data for o in outputs]
 
     async def classify(self, prompts: Any, model: str | None = None, **options) -> list[PoolingRequestOutput]:
         return await self.encode(prompts, PoolingTask.SEQ_CLASSIFY, model, **options)
@@ -98,6 +109,12 @@ class AsyncPoolingClient(ClientBase):
         # One deadline for both protocols (the aio HTTP client has no per-call one).
         return await acall_with_retry(lambda: asyncio.wait_for(call(), self.timeout), self.retry, context)
 
+    async def _encode(self, prompts: Any, task, model: str | None, options: EncodeOptions, use_tqdm: Any,
+                      kind: str | None = None, return_tokens: bool = False) -> list[PoolingRequestOutput]:
+        plan = await self._with_catalog(
+            lambda catalog: self._plan(catalog, prompts, task, model, options, kind, return_tokens))
+        return plan.assemble(await self._send_all(plan, use_tqdm))
+
     async def _with_catalog(self, use: Callable[[ModelCatalog], T]) -> T:
         cached = self._catalog is not None
         try:
@@ -110,14 +127,14 @@ class AsyncPoolingClient(ClientBase):
     async def _send_all(self, plan: EncodePlan, use_tqdm: Any) -> list[dict]:
         if not plan.requests:
             return []
-        names = self._output_names(plan.model)
+        names = plan.outputs
         bar = progress_bar(use_tqdm, len(plan.prompts), f"encode {plan.model.name}")
         limit = asyncio.Semaphore(self.max_concurrency)
 
         async def send(request) -> dict:
             async with limit:
                 result = await self._call(
-                    lambda: self._wire.infer(self._client(), plan.model.name, request.tensors, self.timeout),
+                    lambda: self._wire.infer(self._client(), plan.model.name, request.tensors, self.timeout, names),
                     f"model {plan.model.name!r}")
             bar.update(len(request.indices))
             return response_arrays(result, names)

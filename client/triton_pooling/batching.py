@@ -4,6 +4,7 @@ Every request to a model carries the same set of option inputs (-1 for "model de
 model's own `use_activation` default) because Triton's dynamic batcher only groups requests with
 identical input sets. Pre-tokenized prompts share one INPUT_IDS row length per request, so they
 are grouped by length; pairs (TEXT + TEXT_PAIR) travel apart from single texts for the same reason.
+A sparse model's answers are padded per request to that request's most nonzeros (sparse.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from .discovery import ModelInfo
 from .errors import InvalidRequestError
 from .outputs import PoolingOutput, PoolingRequestOutput
 from .prompts import NormalizedPrompt
-from triton_pooling_contract.tasks import EMBEDDING_TASKS, OPTION_UNSET, OUTPUT_TENSOR, TOKEN_LEVEL_TASKS, Tensor
+from .sparse import output_names, sparse_row
+from triton_pooling_contract.tasks import EMBEDDING_TASKS, OPTION_UNSET, TOKEN_LEVEL_TASKS, Tensor
 
 # (tensor name, array, Triton datatype)
 WireTensor = tuple[str, np.ndarray, str]
@@ -46,20 +48,30 @@ class EncodePlan:
     model: ModelInfo
     prompts: tuple[NormalizedPrompt, ...]
     requests: tuple[PlannedRequest, ...]
+    return_tokens: bool = False  # sparse models: also ask for SPARSE_TOKENS
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The output tensors to ask each request for."""
+        return output_names(self.model, self.return_tokens)
 
     def assemble(self, responses: Sequence[Mapping[str, np.ndarray]]) -> list[PoolingRequestOutput]:
-        """One output per prompt, in input order; token rows cut to NUM_TOKENS (the server pads them)."""
-        output_name = OUTPUT_TENSOR[self.model.task]
+        """One output per prompt, in input order; token rows cut to NUM_TOKENS (the server pads them), sparse
+        rows cut of their padding."""
+        data_name = self.outputs[0]
         token_level = self.model.task in TOKEN_LEVEL_TASKS
         results: list[PoolingRequestOutput | None] = [None] * len(self.prompts)
         for request, response in zip(self.requests, responses):
-            data, counts = response[output_name], response[Tensor.NUM_TOKENS].reshape(-1)
+            data, counts = response[data_name], response[Tensor.NUM_TOKENS].reshape(-1)
             for row, index in enumerate(request.indices):
                 count = int(counts[row])
-                values = np.array(data[row, :count] if token_level else data[row], dtype=np.float32)
+                if self.model.sparse:
+                    pooled: PoolingOutput = sparse_row(response, row, self.return_tokens)
+                else:
+                    pooled = PoolingOutput(np.array(data[row, :count] if token_level else data[row], dtype=np.float32))
                 prompt = self.prompts[index]
                 results[index] = PoolingRequestOutput(
-                    request_id=str(index), prompt=prompt.original, outputs=PoolingOutput(values),
+                    request_id=str(index), prompt=prompt.original, outputs=pooled,
                     num_tokens=count, task=self.model.task, model=self.model.name,
                     prompt_token_ids=None if prompt.token_ids is None else list(prompt.token_ids),
                 )
@@ -67,7 +79,8 @@ class EncodePlan:
 
 
 def plan_requests(prompts: Sequence[NormalizedPrompt], model: ModelInfo, options: EncodeOptions,
-                  max_request_size: int | None = None) -> EncodePlan:
+                  max_request_size: int | None = None, return_tokens: bool = False) -> EncodePlan:
+    output_names(model, return_tokens)  # refuses return_tokens for a dense model before anything is sent
     size = model.max_batch_size if max_request_size is None else max(1, min(max_request_size, model.max_batch_size))
     option_tensors = _option_columns(model, options)
     groups: dict[tuple, list[int]] = {}
@@ -81,7 +94,7 @@ def plan_requests(prompts: Sequence[NormalizedPrompt], model: ModelInfo, options
                                            tuple(_column(name, value, len(chunk), dtype)
                                                  for name, value, dtype in option_tensors)))
     requests.sort(key=lambda r: r.indices[0])
-    return EncodePlan(model, tuple(prompts), tuple(requests))
+    return EncodePlan(model, tuple(prompts), tuple(requests), return_tokens)
 
 
 def _group_key(prompt: NormalizedPrompt) -> tuple:
@@ -107,6 +120,10 @@ def _option_columns(model: ModelInfo, options: EncodeOptions) -> list[tuple[str,
             f"dimensions applies to embed and token_embed models only; model {model.name!r} serves "
             f"{model.task.value!r}; got dimensions={options.dimensions} (leave it None)"
         )
+    if options.dimensions is not None and model.sparse:
+        raise InvalidRequestError(
+            f"dimensions does not apply to sparse (SPLADE) embed models: model {model.name!r} answers one weight per "
+            f"vocabulary entry it uses; got dimensions={options.dimensions} (leave it None)")
     activation = model.use_activation if options.use_activation is None else bool(options.use_activation)
     columns = [
         (Tensor.TRUNCATE_PROMPT_TOKENS, _int_option(options.truncate_prompt_tokens, "truncate_prompt_tokens"), "INT32",

@@ -78,14 +78,28 @@ class PoolingClient(ClientBase):
                dimensions: int | None = None, use_activation: bool | None = None,
                truncate_prompt_tokens: int | None = None, prompt_name: str | None = None,
                use_tqdm: Any = None) -> list[PoolingRequestOutput]:
-        """vLLM's LLM.encode(prompts, pooling_task=task): one output per prompt, in input order."""
+        """vLLM's LLM.encode(prompts, pooling_task=task): one output per prompt, in input order. A sparse model's
+        outputs are SparseEmbeddingOutput (`.data` a {token_id: weight} dict)."""
         options = EncodeOptions(dimensions, use_activation, truncate_prompt_tokens, prompt_name)
-        plan = self._with_catalog(lambda catalog: self._plan(catalog, prompts, task, model, options))
-        return plan.assemble(self._send_all(plan, use_tqdm))
+        return self._encode(prompts, task, model, options, use_tqdm)
 
-    def embed(self, prompts: Any, model: str | None = None, **options) -> list[PoolingRequestOutput]:
-        """encode(task="embed"); `out.outputs.embedding` as in vLLM."""
-        return self.encode(prompts, PoolingTask.EMBED, model, **options)
+    def embed(self, prompts: Any, model: str | None = None, *, dimensions: int | None = None,
+              use_activation: bool | None = None, truncate_prompt_tokens: int | None = None,
+              prompt_name: str | None = None, use_tqdm: Any = None) -> list[PoolingRequestOutput]:
+        """encode(task="embed") on a dense model (a sparse one is refused, naming embed_sparse);
+        `out.outputs.embedding` as in vLLM."""
+        options = EncodeOptions(dimensions, use_activation, truncate_prompt_tokens, prompt_name)
+        return self._encode(prompts, PoolingTask.EMBED, model, options, use_tqdm, kind="dense")
+
+    def embed_sparse(self, texts: Any, model: str | None = None, *, prompt_name: str | None = None,
+                     truncate_prompt_tokens: int | None = None, use_activation: bool | None = None,
+                     return_tokens: bool = False, use_tqdm: Any = None) -> list[dict]:
+        """One {token_id: weight} per text from a sparse (SPLADE) embed model ({token: weight} with return_tokens);
+        without `model`, the server's one sparse model. use_activation=True L2-normalizes the vectors."""
+        options = EncodeOptions(None, use_activation, truncate_prompt_tokens, prompt_name)
+        outputs = self._encode(texts, PoolingTask.EMBED, model, options, use_tqdm, kind="sparse",
+                               return_tokens=return_tokens)
+        return [o.outputs.data for o in outputs]
 
     def classify(self, prompts: Any, model: str | None = None, **options) -> list[PoolingRequestOutput]:
         """encode(task="seq_classify"); `out.outputs.probs` as in vLLM."""
@@ -121,6 +135,12 @@ class PoolingClient(ClientBase):
     def _call(self, call: Callable[[], T], context: str) -> T:
         return call_with_retry(call, self.retry, context)
 
+    def _encode(self, prompts: Any, task, model: str | None, options: EncodeOptions, use_tqdm: Any,
+                kind: str | None = None, return_tokens: bool = False) -> list[PoolingRequestOutput]:
+        plan = self._with_catalog(
+            lambda catalog: self._plan(catalog, prompts, task, model, options, kind, return_tokens))
+        return plan.assemble(self._send_all(plan, use_tqdm))
+
     def _with_catalog(self, use: Callable[[ModelCatalog], T]) -> T:
         """use(catalog); if a model or task is unknown to a catalog read earlier, re-read it once."""
         cached = self._catalog is not None
@@ -134,12 +154,12 @@ class PoolingClient(ClientBase):
     def _send_all(self, plan: EncodePlan, use_tqdm: Any) -> list[dict]:
         if not plan.requests:
             return []
-        names = self._output_names(plan.model)
+        names = plan.outputs
         bar = progress_bar(use_tqdm, len(plan.prompts), f"encode {plan.model.name}")
 
         def send(request) -> dict:
-            result = self._call(lambda: self._wire.infer(self._client(), plan.model.name, request.tensors, self.timeout),
-                                f"model {plan.model.name!r}")
+            result = self._call(lambda: self._wire.infer(self._client(), plan.model.name, request.tensors, self.timeout,
+                                                         names), f"model {plan.model.name!r}")
             bar.update(len(request.indices))
             return response_arrays(result, names)
 

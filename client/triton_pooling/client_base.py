@@ -9,7 +9,7 @@ from .discovery import ModelCatalog, ModelInfo, model_info, ready_model_names
 from .errors import InvalidRequestError, ModelNotFoundError, TaskNotServedError
 from .prompts import normalize_prompts
 from .retry import RetryPolicy
-from triton_pooling_contract.tasks import OUTPUT_TENSOR, PoolingTask, Tensor
+from triton_pooling_contract.tasks import PoolingTask
 from .transport import DEFAULT_PORTS, check_protocol, config_dict, index_rows
 
 DEFAULT_TIMEOUT = 120.0  # seconds per request
@@ -43,13 +43,16 @@ class ClientBase:
         infos = (model_info(config_dict(raw)) for raw in configs)
         return ModelCatalog(i for i in infos if i is not None)
 
-    def _plan(self, catalog: ModelCatalog, prompts: Any, task, model: str | None, options: EncodeOptions) -> EncodePlan:
-        info = catalog.resolve(task, model)
-        return plan_requests(normalize_prompts(prompts), info, options, self.max_request_size)
-
-    @staticmethod
-    def _output_names(info: ModelInfo) -> tuple[str, str]:
-        return OUTPUT_TENSOR[info.task], Tensor.NUM_TOKENS
+    def _plan(self, catalog: ModelCatalog, prompts: Any, task, model: str | None, options: EncodeOptions,
+              kind: str | None = None, return_tokens: bool = False) -> EncodePlan:
+        """`kind`: "dense" refuses a sparse model (embed()), "sparse" picks one (embed_sparse()), None takes any."""
+        if kind == "sparse":
+            info = catalog.sparse_model(model)
+        elif kind == "dense":
+            info = catalog.dense_model(task, model)
+        else:
+            info = catalog.resolve(task, model)
+        return plan_requests(normalize_prompts(prompts), info, options, self.max_request_size, return_tokens)
 
     @staticmethod
     def _worth_refreshing(error: Exception) -> bool:

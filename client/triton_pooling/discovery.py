@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Mapping
 
-from .errors import ModelNotFoundError, TaskNotServedError, UnknownTaskError
+from .errors import InvalidRequestError, ModelNotFoundError, TaskNotServedError, UnknownTaskError
+from .sparse import POOLING_TYPE_PARAMETER, is_sparse_config
 from triton_pooling_contract.tasks import TASK_PARAMETER, UnknownTaskError as _TaskNameError, PoolingTask, parse_task
 
 
@@ -22,6 +23,7 @@ class ModelInfo:
     max_batch_size: int
     use_activation: bool  # the model's default, sent explicitly so every request has the same inputs
     inputs: frozenset[str]
+    sparse: bool = False  # an embed model answering SPARSE_* ({token_id: weight}) instead of EMBEDDING
 
 
 def model_info(config: Mapping) -> ModelInfo | None:
@@ -41,6 +43,8 @@ def model_info(config: Mapping) -> ModelInfo | None:
         max_batch_size=max(1, int(config.get("max_batch_size") or 1)),
         use_activation=activation not in ("false", "0", "no"),
         inputs=frozenset(str(i["name"]) for i in config.get("input") or ()),
+        sparse=task is PoolingTask.EMBED and is_sparse_config(config,
+                                                              _string_parameter(params, POOLING_TYPE_PARAMETER)),
     )
 
 
@@ -101,6 +105,39 @@ class ModelCatalog:
         raise TaskNotServedError(
             f"several models serve {task.value!r} ({', '.join(names)}); choose one with model="
         )
+
+    def sparse_model(self, model: str | None) -> ModelInfo:
+        """The sparse (SPLADE) embed model to ask: `model` if given (it must be sparse), else the only one."""
+        names = sorted(m.name for m in self.models.values() if m.sparse)
+        if model is not None:
+            info = self.resolve(PoolingTask.EMBED, model)
+            if not info.sparse:
+                raise TaskNotServedError(f"model {model!r} is a dense embed model, not a sparse (SPLADE) one: use "
+                                         f"embed() for it; {self._sparse_models(names)}")
+            return info
+        if len(names) == 1:
+            return self.models[names[0]]
+        if not names:
+            raise TaskNotServedError(f"no sparse (SPLADE) embed model on this server; {self.describe()}")
+        raise TaskNotServedError(f"several sparse (SPLADE) embed models ({', '.join(names)}); choose one with model=")
+
+    def dense_model(self, task: str | PoolingTask | None, model: str | None) -> ModelInfo:
+        """resolve(task, model) for calls that return dense vectors: a sparse model is refused, naming embed_sparse;
+        without `model`, the choice is among the dense models (as the gateway's dense routes choose)."""
+        dense = ModelCatalog(m for m in self.models.values() if not m.sparse)
+        if model is None and task is not None and dense.served_tasks().get(parse_task_name(task)):
+            return dense.resolve(task, None)
+        info = self.resolve(task, model)
+        if info.sparse:
+            raise InvalidRequestError(
+                f"model {info.name!r} is a sparse (SPLADE) embed model: it answers one {{token_id: weight}} per text, "
+                f"not a dense vector; use embed_sparse(texts, model={info.name!r}), or encode(..., task='embed', "
+                f"model={info.name!r}) whose outputs.data is that dict")
+        return info
+
+    @staticmethod
+    def _sparse_models(names: list[str]) -> str:
+        return f"sparse models here: {', '.join(names)}" if names else "this server serves no sparse (SPLADE) model"
 
     def _who_serves(self, task: PoolingTask) -> str:
         names = self.served_tasks().get(task)

@@ -7,6 +7,7 @@ import json
 import sys
 
 from .errors import PoolingClientError
+from .outputs import SparseEmbeddingOutput
 from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES
 from .transport import PROTOCOLS
 
@@ -48,5 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _as_json(output) -> dict:
+    pooled = output.outputs
+    # A sparse model's entries as the gateway's /pooling writes them (a JSON object's keys could not stay ints).
+    data = {"indices": pooled.indices.tolist(), "values": pooled.values.tolist()} \
+        if isinstance(pooled, SparseEmbeddingOutput) else pooled.data.tolist()
     return {"index": int(output.request_id), "text": output.prompt, "model": output.model,
-            "task": output.task.value, "num_tokens": output.num_tokens, "data": output.outputs.data.tolist()}
+            "task": output.task.value, "num_tokens": output.num_tokens, "data": data}

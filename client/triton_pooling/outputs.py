@@ -18,7 +18,8 @@ class PoolingOutput:
     """The pooled data of one prompt, as vLLM's PoolingOutput.
 
     `data` is embed: [D]; token_embed: [T, D]; seq_classify: [L]; token_classify: [T, L]
-    (token rows un-padded; STEP models return one row per step tag).
+    (token rows un-padded; STEP models return one row per step tag). A sparse embed model answers a
+    SparseEmbeddingOutput instead (`data` a {token_id: weight} dict).
     """
 
     data: np.ndarray
@@ -36,6 +37,40 @@ class PoolingOutput:
     @property
     def num_classes(self) -> int:
         return int(self.data.shape[-1])
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseEmbeddingOutput(PoolingOutput):
+    """A sparse (SPLADE) embed model's output for one prompt.
+
+    `data` maps each vocabulary entry with a nonzero weight to that weight: `{token_id: weight}`, or
+    `{token: weight}` when the tokens were asked for (`embed_sparse(..., return_tokens=True)`). `indices` (int32,
+    ascending) and `values` (float32) are the same entries as arrays; `tokens` their tokens when asked for.
+    """
+
+    data: dict
+    indices: np.ndarray
+    values: np.ndarray
+    tokens: tuple[str, ...] | None = None
+
+    @property
+    def embedding(self) -> dict:
+        """The sparse vector as a dict (a dense list would be vocabulary-sized)."""
+        return dict(self.data)
+
+    @property
+    def probs(self) -> list[float]:
+        raise AttributeError("a sparse embedding has no probs: read .data ({token_id: weight})")
+
+    @property
+    def num_classes(self) -> int:
+        raise AttributeError("a sparse embedding has no classes: read .data ({token_id: weight})")
+
+    def to_dense(self, vocabulary_size: int) -> np.ndarray:
+        """The vector as a dense float32 [vocabulary_size] array."""
+        dense = np.zeros(vocabulary_size, dtype=np.float32)
+        dense[self.indices] = self.values
+        return dense
 
 
 @dataclasses.dataclass(frozen=True)

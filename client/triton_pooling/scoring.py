@@ -1,7 +1,8 @@
 """`score(queries, documents)` as vLLM: pairing rules and the three ways to score a pair.
 
-embed → cosine similarity (bi-encoder); seq_classify with one label → the model scores the pair
-(cross-encoder, TEXT + TEXT_PAIR); token_embed → MaxSim (late interaction, ColBERT).
+embed → cosine similarity (bi-encoder); a sparse (SPLADE) embed model → the dot product of the sparse vectors
+(SparseEncoder's similarity); seq_classify with one label → the model scores the pair (cross-encoder, TEXT +
+TEXT_PAIR); token_embed → MaxSim (late interaction, ColBERT).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from .discovery import ModelInfo
 from .errors import InvalidRequestError
 from .outputs import PoolingRequestOutput, ScoringOutput, ScoringRequestOutput
+from .sparse import sparse_dot
 from triton_pooling_contract.tasks import PoolingTask
 
 SCORE_TASKS = (PoolingTask.EMBED, PoolingTask.SEQ_CLASSIFY, PoolingTask.TOKEN_EMBED)
@@ -53,13 +55,18 @@ class ScorePlan:
         if self.model.task is PoolingTask.SEQ_CLASSIFY:
             scores = [self._cross_encoder_score(o) for o in outputs]
         else:
-            by_text = {_key(p): o.outputs.data for p, o in zip(self.prompts, outputs)}
-            similarity = cosine if self.model.task is PoolingTask.EMBED else maxsim
-            scores = [similarity(by_text[_key(q)], by_text[_key(d)]) for q, d in self.pairs]
+            by_text = {_key(p): o.outputs for p, o in zip(self.prompts, outputs)}
+            scores = [self._similarity(by_text[_key(q)], by_text[_key(d)]) for q, d in self.pairs]
         return [
             ScoringRequestOutput(str(i), q, d, ScoringOutput(float(s)), self.model.name)
             for i, ((q, d), s) in enumerate(zip(self.pairs, scores))
         ]
+
+    def _similarity(self, query, document) -> float:
+        if self.model.sparse:
+            return sparse_dot(query, document)
+        similarity = cosine if self.model.task is PoolingTask.EMBED else maxsim
+        return similarity(query.data, document.data)
 
     def _cross_encoder_score(self, output: PoolingRequestOutput) -> float:
         if output.outputs.data.shape != (1,):

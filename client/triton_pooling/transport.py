@@ -64,13 +64,22 @@ class Wire:
             return client.get_model_config(name, as_json=True, **self._deadline(timeout))
         return client.get_model_config(name)
 
-    def infer(self, client, model: str, tensors: Sequence[tuple[str, np.ndarray, str]], timeout: float | None):
+    def infer(self, client, model: str, tensors: Sequence[tuple[str, np.ndarray, str]], timeout: float | None,
+              outputs: Sequence[str] | None = None):
+        """`outputs`: the output tensors to ask for (None: all the model has)."""
+        return client.infer(model, self.inputs(tensors), outputs=self.requested(outputs), **self._deadline(timeout))
+
+    def inputs(self, tensors: Sequence[tuple[str, np.ndarray, str]]) -> list:
         inputs = []
         for name, array, datatype in tensors:
             tensor = self.module.InferInput(name, list(array.shape), datatype)
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
-        return client.infer(model, inputs, **self._deadline(timeout))
+        return inputs
+
+    def requested(self, outputs: Sequence[str] | None) -> list | None:
+        # Named outputs only: a sparse model's SPARSE_TOKENS (strings) travel only when asked for.
+        return None if outputs is None else [self.module.InferRequestedOutput(name) for name in outputs]
 
 
 def index_rows(raw: Any) -> list[Mapping]:

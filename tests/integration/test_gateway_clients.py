@@ -80,8 +80,8 @@ def test_tei_errors(gateway):
     assert status == 422 and body["error_type"] == "Validation" and "truncation_direction" in body["error"]
     status, _, body = request(gateway.url, "POST", "/embed", {"inputs": []})
     assert status == 400 and body["error_type"] == "Empty"
-    status, _, body = request(gateway.url, "POST", "/embed_sparse", {"inputs": "x"})
-    assert status == 424 and "issue 20" in body["error"]
+    status, _, body = request(gateway.url, "POST", "/embed_sparse", {"inputs": "x"})  # no sparse model served here
+    assert status == 424 and body["error_type"] == "Backend" and "no sparse (SPLADE) embed model" in body["error"]
     status, _, body = request(gateway.url, "POST", "/embed", {"inputs": "x", "dimensions": 100000})
     assert status == 422 and body["error_type"] == "Validation" and "DIMENSIONS" in body["error"]
 

@@ -9,7 +9,7 @@ import json
 import numpy as np
 from aiohttp.test_utils import TestClient, TestServer
 
-from triton_pooling.errors import classify_error
+from triton_pooling.errors import InternalServerError, classify_error
 from triton_pooling_server.gateway.app import create_app, runner_options
 from triton_pooling_server.gateway.settings import GatewaySettings
 
@@ -20,6 +20,37 @@ def _config(name: str, task: str, **params: str) -> dict:
     return {"name": name, "max_batch_size": 4, "input": [{"name": i} for i in inputs], "parameters": parameters}
 
 
+def _sparse_config(name: str = "sparse") -> dict:
+    """A sparse (SPLADE) embed model as `build` writes it: SPARSE_* outputs instead of EMBEDDING."""
+    config = _config(name, "embed", pooling_type="SPLADE", use_activation="false")
+    config["output"] = [{"name": n} for n in ("SPARSE_INDICES", "SPARSE_VALUES", "SPARSE_TOKENS", "NUM_TOKENS")]
+    return config
+
+
+def _sparse(text: str) -> dict[int, float]:
+    """The fake sparse model's weights: one entry per distinct character (its code point), weighted by its count
+    (texts of different lengths hold different numbers of entries, so a request's rows are padded)."""
+    return {ord(c): float(text.count(c)) / 2 for c in sorted(set(text))}
+
+
+def _sparse_token(token_id: int) -> str:
+    return f"##{chr(token_id)}"
+
+
+def _sparse_outputs(texts: list[str]) -> dict[str, np.ndarray]:
+    """Padded as the contract pads a request: to its most nonzeros, with index -1, weight 0 and token ""."""
+    rows = [_sparse(t) for t in texts]
+    width = max(1, max(len(r) for r in rows))
+    indices = np.full((len(rows), width), -1, dtype=np.int32)
+    values = np.zeros((len(rows), width), dtype=np.float32)
+    tokens = np.full((len(rows), width), b"", dtype=object)
+    for i, row in enumerate(rows):
+        indices[i, :len(row)] = list(row)
+        values[i, :len(row)] = list(row.values())
+        tokens[i, :len(row)] = [_sparse_token(k).encode() for k in row]
+    return {"SPARSE_INDICES": indices, "SPARSE_VALUES": values, "SPARSE_TOKENS": tokens}
+
+
 def _vector(text: str) -> np.ndarray:
     v = np.array([len(text), sum(map(ord, text)) % 17 + 1, text.count("a") + 0.5, 1.0], dtype=np.float32)
     return v / np.linalg.norm(v)
@@ -28,11 +59,13 @@ def _vector(text: str) -> np.ndarray:
 class FakeTriton:
     """Answers like the contract: one row per text, token rows zero-padded, NUM_TOKENS per text."""
 
-    def __init__(self):
+    def __init__(self, sparse: bool = False):
+        """`sparse`: also serve a sparse (SPLADE) embed model named "sparse"."""
         self.configs = {c["name"]: c for c in (
             _config("embed", "embed"), _config("token_embed", "token_embed"),
             _config("cross", "seq_classify"), _config("sentiment", "seq_classify", id2label='{"0": "neg", "1": "pos", "2": "mixed"}'),
-            _config("ner", "token_classify"))}
+            _config("ner", "token_classify"), *((_sparse_config(),) if sparse else ()))}
+        self.outputs: list[tuple[str, ...]] = []  # the outputs each inference asked for
         self.fail: Exception | None = None
         self.requests: list[tuple[str, dict]] = []
         self.queue_timeouts: list[float | None] = []
@@ -60,7 +93,11 @@ class FakeTriton:
         pairs = [row[0].decode() for row in arrays["TEXT_PAIR"]] if "TEXT_PAIR" in arrays else [""] * len(texts)
         counts = np.array([[len(t.split()) + 2] for t in texts], dtype=np.int32)
         longest = int(counts.max())
-        task = self.configs[model]["parameters"]["pooling_task"]["string_value"]
+        self.outputs.append(tuple(outputs))
+        params = self.configs[model]["parameters"]
+        task = params["pooling_task"]["string_value"]
+        if params.get("pooling_type", {}).get("string_value") == "SPLADE":
+            return self._asked({**_sparse_outputs(texts), "NUM_TOKENS": counts}, outputs, model)
         if task == "embed":
             data = np.stack([_vector(t) for t in texts])
         elif task == "token_embed":
@@ -76,6 +113,14 @@ class FakeTriton:
         name = {"embed": "EMBEDDING", "token_embed": "TOKEN_EMBEDDINGS", "seq_classify": "SCORES",
                 "token_classify": "TOKEN_SCORES"}[task]
         return {name: data, "NUM_TOKENS": counts}
+
+    @staticmethod
+    def _asked(answer: dict, outputs, model: str) -> dict:
+        """Only the outputs asked for, as Triton answers; one the model lacks fails as the pool reports it."""
+        missing = [n for n in outputs if n not in answer]
+        if missing:
+            raise InternalServerError(f"model {model!r}: the answer has no {missing[0]} output")
+        return {n: answer[n] for n in outputs}
 
     async def server_ready(self, timeout):
         if self.fail is not None:

@@ -73,8 +73,8 @@ def test_tei_errors(fake):
     status, _, payload = call(fake, "POST", "/embed", {"inputs": "a"}, headers={"Authorization": "Bearer no"},
                               api_key="secret")
     tei_error(payload, status, 401, "Unauthorized")
-    status, _, payload = call(fake, "POST", "/embed_sparse", {"inputs": "a"})
-    tei_error(payload, status, 424, "Backend", "issue 20")
+    status, _, payload = call(fake, "POST", "/embed_sparse", {"inputs": "a"})  # no sparse model served
+    tei_error(payload, status, 424, "Backend", "no sparse (SPLADE) embed model is served", "embed (embed)")
     # the OpenAI / vLLM routes keep their own shape
     status, _, payload = call(fake, "POST", "/v1/embeddings", {"input": []})
     assert status == 400 and set(payload) == {"error"} and payload["error"]["type"] == "BadRequestError"

@@ -8,8 +8,9 @@ from typing import Sequence
 
 import numpy as np
 
-from triton_pooling.outputs import PoolingRequestOutput
+from triton_pooling.outputs import PoolingRequestOutput, SparseEmbeddingOutput
 
+from . import sparse
 from .encoding import Encoding
 
 
@@ -30,7 +31,10 @@ def embeddings(outputs: Sequence[PoolingRequestOutput], model: str, encoding: En
 
 
 def pooling(outputs: Sequence[PoolingRequestOutput], model: str, encoding: Encoding, request_id: str | None) -> dict:
-    data = [{"index": i, "object": "pooling", "data": encoding.encode(o.outputs.data)} for i, o in enumerate(outputs)]
+    """data[i].data: the output as a (nested) list, or for a sparse model {indices, values[, tokens]} (sparse.py)."""
+    data = [{"index": i, "object": "pooling", "data": sparse.pooling_data(o.outputs)
+             if isinstance(o.outputs, SparseEmbeddingOutput) else encoding.encode(o.outputs.data)}
+            for i, o in enumerate(outputs)]
     return _envelope("pool", request_id, model, data, _tokens(outputs))
 
 

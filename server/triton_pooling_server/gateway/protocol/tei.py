@@ -87,6 +87,14 @@ def parse_embed(body: Mapping, max_items: int, dimensions: bool = True) -> TeiEn
     return TeiEncode(fields.optional_str(body, "model"), prompts, parse_truncation(body), options)
 
 
+def parse_embed_sparse(body: Mapping, max_items: int) -> TeiEncode:
+    """TEI's EmbedSparseRequest: inputs, truncate, truncation_direction, prompt_name (no normalize: the weights are
+    served as the model computes them, the model's own use_activation)."""
+    options = EncodeOptions(prompt_name=fields.optional_str(body, "prompt_name"))
+    prompts = parse_inputs(body.get("inputs"), max_items)
+    return TeiEncode(fields.optional_str(body, "model"), prompts, parse_truncation(body), options)
+
+
 def parse_predict(value: Any, max_items: int) -> tuple[list[NormalizedPrompt], bool]:
     """TEI's PredictInput: a string, a pair [a, b], or a batch of [a] / [a, b]. Returns (prompts, batched)."""
     shapes = "a string, a pair of strings [string, string], or a batch of [string] / [string, string] lists"

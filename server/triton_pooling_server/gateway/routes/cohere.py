@@ -21,7 +21,7 @@ from ..protocol.truncation import model_max
 async def embed(request: web.Request) -> web.Response:
     state = gateway(request)
     req = cohere.parse_embed(await read_json(request), state.settings.max_inputs)
-    model = await state.catalog.resolve(req.model, "/v2/embed", (PoolingTask.EMBED,))
+    model = await state.catalog.resolve(req.model, "/v2/embed", (PoolingTask.EMBED,), sparse=False)
     request[MODEL_KEY] = model.name
     keep = None
     if req.truncate == "START":

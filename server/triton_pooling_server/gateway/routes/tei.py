@@ -17,14 +17,11 @@ from triton_pooling_contract.tasks import PoolingTask
 
 from ..context import MODEL_KEY, gateway, json_response, read_json
 from ..dialects import mark_tei
-from ..errors import ErrorKind, GatewayError, invalid
-from ..protocol import fields, tei
+from ..errors import invalid
+from ..protocol import fields, sparse, tei
 from ..protocol.truncation import model_max
 from ..triton.catalog import ServedModel
 from .scoring import SCORE_TASKS
-
-SPARSE_ISSUE = "issue 20 (sparse SPLADE-style embed models)"
-
 
 async def embed(request: web.Request) -> web.Response:
     return json_response(await _embed(request, await read_json(request), "/embed"))
@@ -35,11 +32,7 @@ async def embed_all(request: web.Request) -> web.Response:
 
 
 async def embed_sparse(request: web.Request) -> web.Response:
-    error = GatewayError(ErrorKind.NOT_IMPLEMENTED, "no sparse models are served yet: /embed_sparse needs a "
-                         f"SPLADE-style model with a sparse output, which {SPARSE_ISSUE} adds; use /embed for dense "
-                         "embeddings", "inputs")
-    error.tei_type = "Backend"  # TEI's answer for a model that is not a sparse one (424)
-    raise error
+    return json_response(await _embed_sparse(request, await read_json(request), "/embed_sparse"))
 
 
 async def predict(request: web.Request) -> web.Response:
@@ -66,6 +59,8 @@ async def root(request: web.Request) -> web.Response:
     similarity request). token_embed models answer as /embed_all."""
     body = await read_json(request)
     model = await _model(request, body, "/", tuple(PoolingTask))
+    if model.sparse:  # TEI routes a SPLADE model's requests to embed_sparse
+        return json_response(await _embed_sparse(request, body, "/"))
     if model.task is PoolingTask.EMBED:
         inputs = body.get("inputs")
         if isinstance(inputs, Mapping) and "source_sentence" in inputs:
@@ -87,7 +82,8 @@ async def info(request: web.Request) -> web.Response:
     request[MODEL_KEY] = model.name
     labels = model.labels or ()
     if model.task in (PoolingTask.EMBED, PoolingTask.TOKEN_EMBED):
-        kind = {"embedding": {"pooling": (model.parameter("pooling_type") or "mean").lower()}}
+        pooling = "splade" if model.sparse else (model.parameter("pooling_type") or "mean").lower()
+        kind = {"embedding": {"pooling": pooling}}  # TEI's ModelType::Embedding, "splade" for a sparse model
     else:
         width = len(labels) or (1 if model.task is PoolingTask.SEQ_CLASSIFY else 0)
         id2label = {str(i): labels[i] if i < len(labels) else f"LABEL_{i}" for i in range(width)}
@@ -104,8 +100,11 @@ async def info(request: web.Request) -> web.Response:
     })
 
 
-async def _model(request: web.Request, body: Mapping, endpoint: str, serves: tuple[PoolingTask, ...]) -> ServedModel:
-    model = await gateway(request).catalog.resolve(fields.optional_str(body, "model"), endpoint, serves)
+async def _model(request: web.Request, body: Mapping, endpoint: str, serves: tuple[PoolingTask, ...],
+                 sparse: bool | None = None, name: str | None = None) -> ServedModel:
+    """`sparse`: True for a sparse (SPLADE) model only, False for a dense one only, None for any."""
+    name = name if name is not None else fields.optional_str(body, "model")
+    model = await gateway(request).catalog.resolve(name, endpoint, serves, sparse=sparse)
     request[MODEL_KEY] = model.name
     return model
 
@@ -121,8 +120,17 @@ async def _encode(request, model: ServedModel, req: tei.TeiEncode):
 
 async def _embed(request: web.Request, body: Mapping, endpoint: str) -> list:
     req = tei.parse_embed(body, gateway(request).settings.max_inputs)
-    model = await _model(request, body, endpoint, (PoolingTask.EMBED,))
+    model = await _model(request, body, endpoint, (PoolingTask.EMBED,), sparse=False)
     return [o.outputs.data for o in await _encode(request, model, req)]
+
+
+async def _embed_sparse(request: web.Request, body: Mapping, endpoint: str) -> list:
+    """TEI's EmbedSparseResponse: per input its nonzero entries [{index, value}], from the sparse model named by
+    `?model=` or the body's `model`, else the one sparse model served (TEI's 424 Backend when there is none)."""
+    req = tei.parse_embed_sparse(body, gateway(request).settings.max_inputs)
+    model = await _model(request, body, endpoint, (PoolingTask.EMBED,), sparse=True,
+                         name=request.query.get("model"))
+    return [sparse.tei_values(o.outputs) for o in await _encode(request, model, req)]
 
 
 async def _embed_all(request: web.Request, body: Mapping, endpoint: str) -> list:
@@ -178,7 +186,7 @@ async def _similarity(request: web.Request, body: Mapping, endpoint: str) -> lis
     req = tei.TeiEncode(None, tei.parse_inputs(texts, len(texts)), tei.parse_truncation(parameters, "parameters."),
                         EncodeOptions(use_activation=False,
                                           prompt_name=fields.optional_str(parameters, "prompt_name")))
-    model = await _model(request, body, endpoint, (PoolingTask.EMBED,))
+    model = await _model(request, body, endpoint, (PoolingTask.EMBED,), sparse=False)
     vectors = [np.asarray(o.outputs.data, dtype=np.float64) for o in await _encode(request, model, req)]
     return [cosine(vectors[0], v) for v in vectors[1:]]
 

@@ -47,6 +47,11 @@ class ServedModel:
         return self.info.name
 
     @property
+    def sparse(self) -> bool:
+        """A sparse (SPLADE) embed model: one {token_id: weight} per text instead of a dense vector."""
+        return self.info.sparse
+
+    @property
     def task(self) -> PoolingTask:
         return self.info.task
 
@@ -84,14 +89,24 @@ class Catalog:
         return served
 
     async def resolve(self, name: str | None, endpoint: str, serves: tuple[PoolingTask, ...],
-                      task: PoolingTask | None = None) -> ServedModel:
+                      task: PoolingTask | None = None, sparse: bool | None = None) -> ServedModel:
         """The model a request asks for. `serves`: the tasks `endpoint` works with (the first is its
-        default); `task`: one the request names explicitly (/pooling)."""
+        default); `task`: one the request names explicitly (/pooling); `sparse`: True when `endpoint` needs a
+        sparse (SPLADE) embed model, False when it answers dense vectors, None when either does."""
         models = await self.models()
         if name is not None and name not in models:
             models = await self.models(refresh=True)
         if name is None:
+            if sparse is not None:
+                return self._default_of_kind(models, endpoint, sparse)
             return self._default(models, endpoint, task or serves[0])
+        model = self._named(models, name, endpoint, serves, task)
+        if sparse is not None:
+            _check_kind(models, model, endpoint, sparse)
+        return model
+
+    def _named(self, models: dict[str, ServedModel], name: str, endpoint: str, serves: tuple[PoolingTask, ...],
+               task: PoolingTask | None) -> ServedModel:
         model = models.get(name)
         if model is None:
             raise GatewayError(ErrorKind.MODEL_NOT_FOUND,
@@ -112,6 +127,48 @@ class Catalog:
         reason = f"several models serve {task.value!r} ({', '.join(names)})" if names else \
             f"no model serves {task.value!r}; {describe(models)}"
         raise invalid(f"{endpoint}: give model; {reason}", "model")
+
+    def _default_of_kind(self, models: dict[str, ServedModel], endpoint: str, sparse: bool) -> ServedModel:
+        """The embed model an endpoint of one kind defaults to: the one sparse model, or the dense default."""
+        if sparse:
+            names = _sparse_names(models)
+            if len(names) == 1:
+                return models[names[0]]
+            if not names:
+                raise backend(f"no sparse (SPLADE) embed model is served: {endpoint} needs an embed model with "
+                              f"pooling_type SPLADE (outputs SPARSE_INDICES / SPARSE_VALUES); {describe(models)}")
+            raise invalid(f"{endpoint}: give model; several sparse (SPLADE) models are served ({', '.join(names)})",
+                          "model")
+        dense = {n: m for n, m in models.items() if not m.sparse}
+        if not any(m.task is PoolingTask.EMBED for m in dense.values()) and _sparse_names(models):
+            raise _dense_only(endpoint, _sparse_names(models)[0], "no dense embed model is served and ")
+        return self._default(dense, endpoint, PoolingTask.EMBED)
+
+
+def backend(message: str, param: str | None = "model") -> GatewayError:
+    """A model of the wrong kind for the route: 400 here, TEI's Backend (424) on TEI's routes, as TEI answers it."""
+    error = invalid(message, param)
+    error.tei_type = "Backend"
+    return error
+
+
+def _check_kind(models: dict[str, ServedModel], model: ServedModel, endpoint: str, sparse: bool) -> None:
+    if sparse and not model.sparse:
+        names = _sparse_names(models)
+        found = f"sparse models here: {', '.join(names)}" if names else "this server serves no sparse (SPLADE) model"
+        raise backend(f"Model {model.name!r} is not an embedding model with SPLADE pooling: {endpoint} needs a sparse "
+                      f"(SPLADE) embed model; {found}")
+    if not sparse and model.sparse:
+        raise _dense_only(endpoint, model.name, "")
+
+
+def _dense_only(endpoint: str, name: str, prefix: str) -> GatewayError:
+    return backend(f"{endpoint} answers dense vectors, and {prefix}model {name!r} is sparse (a SPLADE embed model: one "
+                   "{token_id: weight} per text); POST /embed_sparse (TEI) or POST /pooling (vLLM) serves it")
+
+
+def _sparse_names(models: dict[str, ServedModel]) -> list[str]:
+    return sorted(n for n, m in models.items() if m.sparse)
 
 
 def _max_tokens(config) -> int | None:

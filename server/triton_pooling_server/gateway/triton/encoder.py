@@ -14,7 +14,7 @@ from triton_pooling.discovery import ModelInfo
 from triton_pooling.outputs import PoolingRequestOutput
 from triton_pooling.prompts import NormalizedPrompt, normalize_prompts
 from triton_pooling.scoring import score_plan
-from triton_pooling_contract.tasks import OUTPUT_TENSOR, Tensor
+from triton_pooling_contract.tasks import OUTPUT_TENSOR
 
 from .fanout import gather_bounded
 from .output_budget import OutputTally, estimated_bytes
@@ -37,13 +37,14 @@ class TritonEncoder:
         self.widths: dict[str, int] = {}
 
     async def encode(self, model: ModelInfo, prompts: Sequence[NormalizedPrompt], options: EncodeOptions,
-                     max_tokens: int | None = None) -> list[PoolingRequestOutput]:
-        """`max_tokens`: the model's token limit when its config states one (bounds token-level rows)."""
-        plan = plan_requests(prompts, model, options)
+                     max_tokens: int | None = None, return_tokens: bool = False) -> list[PoolingRequestOutput]:
+        """`max_tokens`: the model's token limit when its config states one (bounds token-level rows);
+        `return_tokens`: a sparse model's tokens too (SPARSE_TOKENS, asked for only then)."""
+        plan = plan_requests(prompts, model, options, return_tokens=return_tokens)
         tally = OutputTally(model, self.max_output_bytes, len(plan.requests))
         tally.check_estimate(estimated_bytes(model, prompts, options, max_tokens, self.widths.get(model.name)),
                              len(prompts))
-        names = (OUTPUT_TENSOR[model.task], Tensor.NUM_TOKENS)
+        names = plan.outputs
         calls = [lambda r=r: self._pool.infer(model.name, r.tensors, names) for r in plan.requests]
         responses = await gather_bounded(calls, self.max_calls, tally.add)
         self.learn_width(model, options, responses[0])
@@ -52,19 +53,22 @@ class TritonEncoder:
     async def probe(self, model: ModelInfo, prompt: NormalizedPrompt, timeout: float, queue_timeout: float) -> None:
         """One tiny inference with its own client deadline and queue timeout (the /health probe)."""
         options = EncodeOptions()
-        (request,) = plan_requests([prompt], model, options).requests
-        response = await self._pool.infer(model.name, request.tensors, (OUTPUT_TENSOR[model.task], Tensor.NUM_TOKENS),
-                                          timeout=timeout, queue_timeout=queue_timeout)
+        plan = plan_requests([prompt], model, options)
+        (request,) = plan.requests
+        response = await self._pool.infer(model.name, request.tensors, plan.outputs, timeout=timeout,
+                                          queue_timeout=queue_timeout)
         self.learn_width(model, options, response)
 
     def learn_width(self, model: ModelInfo, options: EncodeOptions, response: Mapping[str, np.ndarray]) -> None:
-        if options.dimensions is None:
+        # A sparse answer's width is its request's most nonzeros, no bound on another request's: not learnt.
+        if options.dimensions is None and not model.sparse:
             self.widths[model.name] = int(response[OUTPUT_TENSOR[model.task]].shape[-1])
 
     async def score(self, model: ModelInfo, queries: Sequence[str], documents: Sequence[str],
                     use_activation: bool | None, truncate_prompt_tokens: int | None,
                     max_tokens: int | None = None) -> tuple[list[float], int]:
-        """vLLM's score: embed → cosine, one-label seq_classify → the pair's score, token_embed → MaxSim.
+        """vLLM's score: embed → cosine (a sparse model: the dot product), one-label seq_classify → the pair's
+        score, token_embed → MaxSim.
         Returns one score per pair and the prompt tokens used."""
         plan = score_plan(model, list(queries), list(documents))
         outputs = await self.encode(model, normalize_prompts(plan.prompts),

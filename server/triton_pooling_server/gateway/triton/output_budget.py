@@ -29,7 +29,9 @@ def estimated_bytes(model: ModelInfo, prompts: Sequence[NormalizedPrompt], optio
     """(float32 bytes, rows) the output can reach, or None when it cannot be told before asking Triton (the
     row width is not known until the model has answered once: its /health probe or a request)."""
     width = options.dimensions or width
-    if width is None:
+    if width is None or model.sparse:
+        # A sparse text's nonzeros are bounded by the vocabulary, not by its length (one token's logits can weigh
+        # thousands of entries): no useful bound before asking; the check on Triton's answers holds it.
         return None
     if model.task not in TOKEN_LEVEL_TASKS:
         return len(prompts) * width * FLOAT32_BYTES, len(prompts)
@@ -65,15 +67,30 @@ class OutputTally:
                                "shorter ones (truncate_prompt_tokens, dimensions)", "input")
 
     def add(self, response: Mapping[str, np.ndarray]) -> None:
+        if self.model.sparse:
+            self._count(sparse_bytes(response))
+            return
         data = response[OUTPUT_TENSOR[self.model.task]]
         if self.model.task in TOKEN_LEVEL_TASKS:
             values = int(response[Tensor.NUM_TOKENS].sum()) * int(data.shape[-1])
         else:
             values = int(data.size)
-        self.bytes += values * FLOAT32_BYTES
+        self._count(values * FLOAT32_BYTES)
+
+    def _count(self, size: int) -> None:
+        self.bytes += size
         self.answers += 1
         if self.bytes > self.limit:
             raise GatewayError(ErrorKind.TOO_LARGE, f"this request's output passed {self.limit} bytes after "
                                f"{self.answers} of its {self.calls} Triton answers; this gateway holds at most "
                                f"{self.limit} bytes of output per request (--max-output-bytes): send fewer inputs, or "
                                "shorter ones (truncate_prompt_tokens, dimensions)", "input")
+
+
+def sparse_bytes(response: Mapping[str, np.ndarray]) -> int:
+    """A sparse answer's size: its index and weight arrays (padding included, as held) and its tokens' UTF-8."""
+    size = int(response[Tensor.SPARSE_INDICES].nbytes) + int(response[Tensor.SPARSE_VALUES].nbytes)
+    tokens = response.get(Tensor.SPARSE_TOKENS)
+    if tokens is not None:
+        size += sum(len(t) for t in np.asarray(tokens).reshape(-1))
+    return size

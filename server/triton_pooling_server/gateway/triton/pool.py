@@ -60,18 +60,11 @@ class TritonPool:
 
         def call(client):
             if queue_timeout is None:
-                return self._wire.infer(client, model, tensors, deadline)
-            return client.infer(model, self._inputs(tensors), timeout=int(queue_timeout * 1e6), client_timeout=deadline)
+                return self._wire.infer(client, model, tensors, deadline, outputs)
+            return client.infer(model, self._wire.inputs(tensors), outputs=self._wire.requested(outputs),
+                                timeout=int(queue_timeout * 1e6), client_timeout=deadline)
 
         return response_arrays(await self._call(call, f"model {model!r}"), outputs)
-
-    def _inputs(self, tensors: Sequence[tuple[str, np.ndarray, str]]) -> list:
-        inputs = []
-        for name, array, datatype in tensors:
-            tensor = self._wire.module.InferInput(name, list(array.shape), datatype)
-            tensor.set_data_from_numpy(array)
-            inputs.append(tensor)
-        return inputs
 
     async def server_ready(self, timeout: float) -> bool:
         return bool(await self._call(lambda c: c.is_server_ready(client_timeout=timeout), "server readiness"))
