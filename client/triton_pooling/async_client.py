@@ -91,8 +91,9 @@ class AsyncPoolingClient(ClientBase):
                     truncate_prompt_tokens: int | None = None, use_tqdm: Any = None) -> list[ScoringRequestOutput]:
         plan = await self._with_catalog(
             lambda catalog: score_plan(self._score_model(catalog, task, model), queries, documents))
-        outputs = await self.encode(plan.prompts, model=plan.model.name, use_activation=use_activation,
-                                    truncate_prompt_tokens=truncate_prompt_tokens, use_tqdm=use_tqdm)
+        outputs = [o for prompts, role in plan.groups for o in await self.encode(
+            prompts, model=plan.model.name, use_activation=use_activation, truncate_prompt_tokens=truncate_prompt_tokens,
+            prompt_name=role, use_tqdm=use_tqdm)]
         return plan.finish(outputs)
 
     async def reward(self, prompts: Any, model: str | None = None, **options) -> list[PoolingRequestOutput]:

@@ -113,8 +113,9 @@ class PoolingClient(ClientBase):
         The model's task decides how (cosine for embed, cross-encoder for a one-label seq_classify,
         MaxSim for token_embed); without `model` the task defaults to embed."""
         plan = self._with_catalog(lambda catalog: score_plan(self._score_model(catalog, task, model), queries, documents))
-        outputs = self.encode(plan.prompts, model=plan.model.name, use_activation=use_activation,
-                              truncate_prompt_tokens=truncate_prompt_tokens, use_tqdm=use_tqdm)
+        outputs = [o for prompts, role in plan.groups for o in self.encode(
+            prompts, model=plan.model.name, use_activation=use_activation, truncate_prompt_tokens=truncate_prompt_tokens,
+            prompt_name=role, use_tqdm=use_tqdm)]
         return plan.finish(outputs)
 
     def reward(self, prompts: Any, model: str | None = None, **options) -> list[PoolingRequestOutput]:

@@ -6,6 +6,8 @@ sync and async clients share it and unit tests need no server.
 
 from __future__ import annotations
 
+import json
+
 import dataclasses
 from typing import Iterable, Mapping
 
@@ -24,6 +26,8 @@ class ModelInfo:
     use_activation: bool  # the model's default, sent explicitly so every request has the same inputs
     inputs: frozenset[str]
     sparse: bool = False  # an embed model answering SPARSE_* ({token_id: weight}) instead of EMBEDDING
+    # A ColBERT token_embed model: queries and documents are encoded in their roles (PROMPT_NAME query / document)
+    roles: bool = False
 
 
 def model_info(config: Mapping) -> ModelInfo | None:
@@ -45,7 +49,20 @@ def model_info(config: Mapping) -> ModelInfo | None:
         inputs=frozenset(str(i["name"]) for i in config.get("input") or ()),
         sparse=task is PoolingTask.EMBED and is_sparse_config(config,
                                                               _string_parameter(params, POOLING_TYPE_PARAMETER)),
+        roles=task is PoolingTask.TOKEN_EMBED and ROLE_PROMPTS <= _prompt_names(_string_parameter(params, "prompts")),
     )
+
+
+# The prompt names a late-interaction (ColBERT) model reads as the text's role.
+ROLE_PROMPTS = frozenset({"query", "document"})
+
+
+def _prompt_names(text: str | None) -> frozenset[str]:
+    try:
+        prompts = json.loads(text) if text else {}
+    except ValueError:
+        return frozenset()
+    return frozenset(prompts) if isinstance(prompts, dict) else frozenset()
 
 
 def ready_model_names(index_rows: Iterable[Mapping]) -> list[str]:

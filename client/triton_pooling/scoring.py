@@ -51,9 +51,24 @@ class ScorePlan:
         # Bi-encoders: encode each distinct text once.
         return list(dict.fromkeys(_key(t) for pair in self.pairs for t in pair))
 
+    @property
+    def groups(self) -> list[tuple[list, str | None]]:
+        """What to encode, as (prompts, prompt_name) in order: a ColBERT model encodes the queries and the documents
+        in their roles (MultiVectorEncoder's encode_query / encode_document); every other model one group."""
+        if not self.model.roles:
+            return [(self.prompts, None)]
+        return [(list(dict.fromkeys(_key(q) for q, _ in self.pairs)), "query"),
+                (list(dict.fromkeys(_key(d) for _, d in self.pairs)), "document")]
+
     def finish(self, outputs: Sequence[PoolingRequestOutput]) -> list[ScoringRequestOutput]:
+        """`outputs`: one per prompt of `groups`, in their order."""
         if self.model.task is PoolingTask.SEQ_CLASSIFY:
             scores = [self._cross_encoder_score(o) for o in outputs]
+        elif self.model.roles:
+            (queries, _), (documents, _) = self.groups
+            by_query = {q: o.outputs for q, o in zip(queries, outputs)}
+            by_document = {d: o.outputs for d, o in zip(documents, outputs[len(queries):])}
+            scores = [self._similarity(by_query[_key(q)], by_document[_key(d)]) for q, d in self.pairs]
         else:
             by_text = {_key(p): o.outputs for p, o in zip(self.prompts, outputs)}
             scores = [self._similarity(by_text[_key(q)], by_text[_key(d)]) for q, d in self.pairs]

@@ -12,6 +12,7 @@ import pytest
 from triton_pooling_contract.tasks import Tensor
 from triton_pooling_server.cli import main
 
+from integration.test_gateway import RunningGateway, request
 from support.colbert import make_pylate, reference, resave_native
 from support.raw import PROTOCOLS, client, make_inputs
 from support.triton import running_triton
@@ -34,6 +35,18 @@ def served(tmp_path_factory):
         assert main(["build", str(folder), "--repository", str(root / "repository"), "--name", name]) == 0, name
     with running_triton(root / "repository", root / "tritonserver.log") as server:
         yield server, folders
+
+
+@pytest.fixture(scope="module")
+def gateway(served, tmp_path_factory):
+    server, _ = served
+    running = RunningGateway(server.options.grpc_url, tmp_path_factory.mktemp("colbert_gateway") / "gateway.log")
+    try:
+        running.wait_listening(120)
+        yield running
+    finally:
+        code = running.stop()
+    assert code == 0, running.output()
 
 
 def served_rows(protocol, server, name, texts, role):
@@ -79,3 +92,33 @@ def test_inputs_multi_vector_encoder_has_no_form_for_are_refused(served):
     server, _ = served
     with pytest.raises(InferenceServerException, match="TRUNCATE_PROMPT_TOKENS.*this ColBERT model"):
         client("http", server).infer("pylate", make_inputs("http", ["x"], TRUNCATE_PROMPT_TOKENS=4))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_client_score_encodes_queries_and_documents_in_their_roles(served, protocol):
+    from triton_pooling import PoolingClient
+
+    server, folders = served
+    queries, model = reference(folders["native"], QUERIES[:1], "query")
+    documents, _ = reference(folders["native"], DOCUMENTS, "document")
+    expected = model.similarity(queries, documents).numpy()[0]
+    url = server.options.http_url if protocol == "http" else server.options.grpc_url
+    with PoolingClient(url, protocol) as client:
+        scores = client.score(QUERIES[0], DOCUMENTS, model="native")
+    assert np.abs(np.array([s.outputs.score for s in scores]) - expected).max() <= 1e-4
+
+
+def test_gateway_rerank_and_score_use_maxsim_in_roles(served, gateway):
+    _, folders = served
+    queries, model = reference(folders["pylate"], QUERIES[:1], "query")
+    documents, _ = reference(folders["pylate"], DOCUMENTS, "document")
+    expected = model.similarity(queries, documents).numpy()[0]
+    status, _, body = request(gateway.url, "POST", "/rerank", {"model": "pylate", "query": QUERIES[0],
+                                                               "documents": DOCUMENTS})
+    assert status == 200, body
+    for result in body["results"]:
+        assert abs(result["relevance_score"] - float(expected[result["index"]])) <= 1e-4
+    status, _, body = request(gateway.url, "POST", "/score", {"model": "pylate", "text_1": QUERIES[0],
+                                                              "text_2": DOCUMENTS})
+    assert status == 200, body
+    assert np.abs(np.array([d["score"] for d in body["data"]]) - expected).max() <= 1e-4

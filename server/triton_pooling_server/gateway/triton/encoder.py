@@ -71,6 +71,7 @@ class TritonEncoder:
         score, token_embed → MaxSim.
         Returns one score per pair and the prompt tokens used."""
         plan = score_plan(model, list(queries), list(documents))
-        outputs = await self.encode(model, normalize_prompts(plan.prompts),
-                                    EncodeOptions(None, use_activation, truncate_prompt_tokens), max_tokens)
+        outputs = [o for prompts, role in plan.groups for o in await self.encode(
+            model, normalize_prompts(prompts), EncodeOptions(None, use_activation, truncate_prompt_tokens, role),
+            max_tokens)]
         return [r.outputs.score for r in plan.finish(outputs)], sum(o.num_tokens for o in outputs)
