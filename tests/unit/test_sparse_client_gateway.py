@@ -232,7 +232,7 @@ def test_embed_sparse_errors_are_teis(fake):
     tei_error(status, payload, 424, "Backend", "'embed' is not an embedding model with SPLADE pooling",
               "sparse models here: sparse")
     status, _, payload = call(fake, "POST", "/embed_sparse?model=nope", {"inputs": "x"})
-    tei_error(status, payload, 404, "Validation", "'nope' does not exist")  # as every TEI route here
+    tei_error(status, payload, 422, "Validation", "'nope' does not exist")  # TEI: an unknown model is a 422
     status, _, payload = call(fake, "POST", "/embed_sparse", {"inputs": []})
     tei_error(status, payload, 400, "Empty", "`inputs` cannot be empty")
     status, _, payload = call(fake, "POST", "/embed_sparse", {"inputs": "x", "truncate": True})

@@ -24,8 +24,10 @@ class ErrorKind(enum.Enum):
 
     INVALID_REQUEST = (400, "BadRequestError")
     UNAUTHORIZED = (401, "AuthenticationError")  # no or a wrong API key (the OpenAI SDK's class name)
-    MODEL_NOT_FOUND = (404, "NotFoundError")
-    ROUTE_NOT_FOUND = (404, "NotFoundError")
+    # Same status and type, distinct kinds (a third field, or Enum would make them one member): TEI answers 422 for
+    # an unknown model but 404 for an unknown route (dialects.py).
+    MODEL_NOT_FOUND = (404, "NotFoundError", "model")
+    ROUTE_NOT_FOUND = (404, "NotFoundError", "route")
     METHOD_NOT_ALLOWED = (405, "MethodNotAllowedError")
     BODY_TIMEOUT = (408, "RequestTimeoutError")  # the body did not arrive in time (--body-timeout)
     TOO_LARGE = (413, "RequestTooLargeError")
