@@ -1,6 +1,6 @@
 """LLM rerankers scored from token logits (issue 20, item 1), built with the CLI and served on a real tritonserver:
 a seeded Qwen3ForCausalLM with the shipped Qwen3-Reranker template (from_2_way_softmax over no,yes) and one with the
-bge-reranker-v2-gemma template (no_post_processing over Yes), compared over HTTP and gRPC with transformers' causal LM
+bge-reranker-v2-gemma template (no_post_processing over Yes), Gemma2ForCausalLM ones with softcapped logits, compared over HTTP and gRPC with transformers' causal LM
 on the templated text (the label tokens' logits at the last position, the method's formula) within 1e-5. The served
 graph holds no vocabulary-size head."""
 
@@ -23,6 +23,9 @@ PAIRS = [("what is the capital of France?", "Paris is the capital of France."), 
 MODELS = {
     "qwen3_reranker": (dict(tie_word_embeddings=True), ("no", "yes"), "from_2_way_softmax", QWEN3_TEMPLATE),
     "gemma_style_reranker": (dict(tie_word_embeddings=False), ("Yes",), "no_post_processing", GEMMA_TEMPLATE),
+    # Gemma-2 softcaps its logits: the label head must too (and from_2_way_softmax then cannot fold to one row)
+    "gemma2_softcapped": (dict(family="gemma2"), ("Yes",), "no_post_processing", GEMMA_TEMPLATE),
+    "gemma2_softcapped_2way": (dict(family="gemma2"), ("no", "yes"), "from_2_way_softmax", QWEN3_TEMPLATE),
 }
 
 
@@ -67,7 +70,8 @@ def test_graph_computes_only_the_label_rows(served, name):
 
     _, checkpoints, repository = served
     config = json.loads((checkpoints[name] / "config.json").read_text())
-    graph = onnx.load(str(repository / name / "1" / "encoder.onnx")).graph
+    # shapes only: the weights may be external data, hard-linked from the artifact cache (onnx refuses to read those)
+    graph = onnx.load(str(repository / name / "1" / "encoder.onnx"), load_external_data=False).graph
     vocab_sized = {i.name for i in graph.initializer if config["vocab_size"] in tuple(i.dims)}
     used_by = {n.op_type for n in graph.node for x in n.input if x in vocab_sized}
     assert used_by <= {"Gather"}, used_by

@@ -18,8 +18,15 @@ QWEN3 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key
              intermediate_size=64, max_position_embeddings=512, initializer_range=0.2)
 
 
-def make_reranker(out_dir: Path, seed: int = 0, tie_word_embeddings: bool = True) -> Path:
-    """A seeded Qwen3ForCausalLM reranker-shaped checkpoint (safetensors) in `out_dir`."""
+# Gemma-2's shape for bge-reranker-v2-gemma's family: its logits are softcapped (tanh(x / cap) * cap); a small cap
+# makes the seeded logits (~±5) land where tanh bends, so a head that forgot the softcap would be far off.
+GEMMA2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+              intermediate_size=64, max_position_embeddings=512, initializer_range=0.2, final_logit_softcapping=2.0,
+              query_pre_attn_scalar=8, sliding_window=64)
+
+
+def make_reranker(out_dir: Path, seed: int = 0, tie_word_embeddings: bool = True, family: str = "qwen3") -> Path:
+    """A seeded Qwen3ForCausalLM (or, family "gemma2", Gemma2ForCausalLM) reranker-shaped checkpoint in `out_dir`."""
     import torch
     import transformers
 
@@ -28,11 +35,12 @@ def make_reranker(out_dir: Path, seed: int = 0, tie_word_embeddings: bool = True
     tokenizer = byte_level_qwen2_tokenizer()
     tokenizer.add_tokens(LABELS)
     tokenizer.add_special_tokens({"additional_special_tokens": SPECIALS})
-    config = transformers.Qwen3Config(vocab_size=len(tokenizer), tie_word_embeddings=tie_word_embeddings,
-                                      pad_token_id=tokenizer.pad_token_id, **QWEN3)
-    config.architectures = ["Qwen3ForCausalLM"]
+    prefix, shape = ("Gemma2", GEMMA2) if family == "gemma2" else ("Qwen3", QWEN3)
+    config = getattr(transformers, f"{prefix}Config")(vocab_size=len(tokenizer), tie_word_embeddings=tie_word_embeddings,
+                                                      pad_token_id=tokenizer.pad_token_id, **shape)
+    config.architectures = [f"{prefix}ForCausalLM"]
     torch.manual_seed(seed)
-    model = transformers.Qwen3ForCausalLM(config).eval()
+    model = getattr(transformers, f"{prefix}ForCausalLM")(config).eval()
     out_dir = Path(out_dir)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
