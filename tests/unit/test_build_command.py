@@ -57,6 +57,15 @@ def test_copy_checkpoint_is_relative_and_compared_on_rebuild(tmp_path, capsys):
     assert "checkpoint/model.safetensors differs from the source checkpoint" in capsys.readouterr().err
 
 
+def test_copy_checkpoint_of_a_checkpoint_already_in_the_model_folder_keeps_it(tmp_path):
+    """The defaults' seeded checkpoints live at <model>/checkpoint already: copying one onto itself is a no-op."""
+    repo = tmp_path / "repo"
+    ckpt = fake_checkpoint(repo / "embed" / "checkpoint")
+    assert build(ckpt, "--repository", repo, "--copy-checkpoint") == 0
+    assert (ckpt / "model.safetensors").read_bytes() == b"weights"
+    assert 'key: "checkpoint" value { string_value: "checkpoint" }' in (repo / "embed" / "config.pbtxt").read_text()
+
+
 def test_refusals_exit_2_with_the_reason(tmp_path, capsys):
     ckpt = fake_checkpoint(tmp_path / "reward", ("Qwen2ForSequenceClassification",), num_labels=1)
     assert build(ckpt, "--repository", tmp_path / "repo", "--task", "token_classify") == 2

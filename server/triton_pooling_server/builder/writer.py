@@ -49,7 +49,8 @@ def write_model_folder(repository: Path, files: Mapping[str, str], *, checkpoint
         target.write_text(text, encoding="utf-8")
     if checkpoint_copy is not None:
         source, rel = checkpoint_copy
-        shutil.copytree(source, repository / rel, ignore=shutil.ignore_patterns(".git", ".cache", "__pycache__"))
+        if Path(source).resolve() != (repository / rel).resolve():  # a checkpoint already in place (the defaults') stays
+            shutil.copytree(source, repository / rel, ignore=shutil.ignore_patterns(".git", ".cache", "__pycache__"))
     return WriteResult(folders, "replaced" if existing else "created")
 
 
