@@ -147,23 +147,33 @@ def test_sigterm_while_healing_leaves_nothing(tiny_repository, tmp_path):
 
 def test_gateway_port_starts_the_gateway_beside_triton_and_stops_it(tmp_path):
     """`serve --gateway-port P` (an empty repository: no model to load) prints the gateway's address,
-    the gateway answers there, and SIGTERM to serve stops it too."""
+    the gateway answers there with the bounds serve was given (--gateway-max-body-bytes), and SIGTERM to serve
+    stops it too."""
     import json
+    import urllib.error
     import urllib.request
 
     from support.triton import free_ports
 
     (gateway_port,) = free_ports(1)
-    serve = ServeCommand(tmp_path, tmp_path / "unused.log", "--gateway-port", str(gateway_port), log_file=False).start()
+    serve = ServeCommand(tmp_path, tmp_path / "unused.log", "--gateway-port", str(gateway_port),
+                         "--gateway-max-body-bytes", "64", log_file=False).start()
     deadline = time.monotonic() + 120
     while f"gateway: http://127.0.0.1:{gateway_port}" not in serve.output():
         assert serve.process.poll() is None and time.monotonic() < deadline, serve.output()
         time.sleep(0.1)
     with urllib.request.urlopen(f"http://127.0.0.1:{gateway_port}/v1/models", timeout=10) as response:
         assert json.load(response)["data"] == []
+    body = json.dumps({"model": "embed", "input": "x" * 200}).encode()
+    big = urllib.request.Request(f"http://127.0.0.1:{gateway_port}/v1/embeddings", body,
+                                 {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(big, timeout=10)
+    assert refused.value.code == 413
     pids, regions = _our_processes(serve)
-    assert any("triton_pooling_server.gateway" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
-               for p in pids), "no gateway process under serve"
+    commands = [Path(f"/proc/{p}/cmdline").read_text(errors="replace").split("\0") for p in pids]
+    gateway = [c for c in commands if "triton_pooling_server.gateway" in c]
+    assert gateway and "--max-body-bytes" in gateway[0] and "64" in gateway[0], commands
     os.kill(serve.process.pid, signal.SIGTERM)
     assert serve.wait_exit(60) == 0, serve.output()
     _assert_nothing_left(pids, regions)

@@ -20,36 +20,54 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 log = logging.getLogger(__name__)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+# The gateway's bounds and timeouts: (setting, type, help). `triton-pooling gateway` takes them as --<setting>,
+# `triton-pooling serve` as --gateway-<setting> and hands the ones given to its gateway child.
+LIMITS = (
+    ("timeout", float, "seconds a Triton call may take before the request is answered 504"),
+    ("max_body_bytes", int, "larger bodies get 413"),
+    ("max_inputs", int, "inputs per request"),
+    ("max_concurrent_requests", int, "requests in flight; past it, 429 with Retry-After before the body is read"),
+    ("max_body_bytes_in_flight", int, "bytes of request bodies held at once; past it, 429 with Retry-After"),
+    ("max_output_bytes", int, "float32 bytes of model output one request may hold (inputs x rows x values x 4); "
+                              "larger requests get 413, refused before Triton computes them when the size can be told"),
+    ("max_calls_per_request", int, "Triton requests one HTTP request keeps in flight (token ids go one request per "
+                                   "length)"),
+    ("body_timeout", float, "seconds a request body may take to arrive; then 408 and the connection closes"),
+    ("keepalive_timeout", float, "seconds an idle connection stays open (also bounds a client that never ends its "
+                                 "headers)"),
+    ("pool_size", int, "gRPC connections to Triton"),
+    ("health_ttl", float, "seconds a /health verdict (probe inferences included) is reused"),
+    ("probe_timeout", float, "seconds /health waits for each model's probe; no answer by then counts as busy"),
+)
+
+
+def add_limit_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The LIMITS as --<prefix><setting>; with a prefix they default to None (the gateway's own default)."""
     d = GatewaySettings("127.0.0.1:8001")
+    for name, kind, text in LIMITS:
+        default = None if prefix else getattr(d, name)
+        p.add_argument(f"--{prefix}{name.replace('_', '-')}", dest=f"{prefix.replace('-', '_')}{name}", type=kind,
+                       default=default, help=f"{text} (default {getattr(d, name)})")
+
+
+def limit_argv(args: argparse.Namespace, prefix: str) -> list[str]:
+    """The gateway flags for the --<prefix><setting> values given (serve -> its gateway child)."""
+    argv = []
+    for name, _, _ in LIMITS:
+        value = getattr(args, f"{prefix.replace('-', '_')}{name}", None)
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--triton-url", required=True, metavar="HOST:GRPC_PORT", help="Triton's gRPC endpoint")
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--api-key", default=None,
                    help=f"require 'Authorization: Bearer <key>' on every route but /health and /metrics (default: "
                         f"${API_KEY_ENV}, else none). Prefer the variable: a command line is visible to local users")
-    p.add_argument("--timeout", type=float, default=d.timeout,
-                   help="seconds a Triton call may take before the request is answered 504")
-    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, help="larger bodies get 413")
-    p.add_argument("--max-inputs", type=int, default=d.max_inputs, help="inputs per request")
-    p.add_argument("--max-concurrent-requests", type=int, default=d.max_concurrent_requests,
-                   help="requests in flight; past it, 429 with Retry-After before the body is read")
-    p.add_argument("--max-body-bytes-in-flight", type=int, default=d.max_body_bytes_in_flight,
-                   help="bytes of request bodies held at once; past it, 429 with Retry-After")
-    p.add_argument("--max-output-bytes", type=int, default=d.max_output_bytes,
-                   help="float32 bytes of model output one request may hold (inputs x rows x values x 4); "
-                        "larger requests get 413, refused before Triton computes them when the size can be told")
-    p.add_argument("--max-calls-per-request", type=int, default=d.max_calls_per_request,
-                   help="Triton requests one HTTP request keeps in flight (token ids go one request per length)")
-    p.add_argument("--body-timeout", type=float, default=d.body_timeout,
-                   help="seconds a request body may take to arrive; then 408 and the connection closes")
-    p.add_argument("--keepalive-timeout", type=float, default=d.keepalive_timeout,
-                   help="seconds an idle connection stays open (also bounds a client that never ends its headers)")
-    p.add_argument("--pool-size", type=int, default=d.pool_size, help="gRPC connections to Triton")
-    p.add_argument("--health-ttl", type=float, default=d.health_ttl,
-                   help="seconds a /health verdict (probe inferences included) is reused")
-    p.add_argument("--probe-timeout", type=float, default=d.probe_timeout,
-                   help="seconds /health waits for each model's probe; no answer by then counts as busy")
+    add_limit_arguments(p)
     p.add_argument("--model-repository", default=None, metavar="DIR",
                    help="the repository Triton serves; the tokenization routes (/tokenize, /detokenize, /decode) read "
                         "each model's <DIR>/<model>/<version>/tokenizer.json from it (without it they answer 501)")

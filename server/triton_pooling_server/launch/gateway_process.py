@@ -20,9 +20,10 @@ GATEWAY_MODULE = "triton_pooling_server.gateway"
 
 class GatewayProcess:
     def __init__(self, triton_grpc_url: str, host: str, port: int, api_key: str | None = None,
-                 model_repository: str | os.PathLike | None = None):
+                 model_repository: str | os.PathLike | None = None, limits: list[str] = ()):
+        """`limits`: the gateway's own flags for its bounds (serve's --gateway-<setting>, command.limit_argv)."""
         self.command = [sys.executable, "-m", GATEWAY_MODULE, "--triton-url", triton_grpc_url,
-                        "--host", host, "--port", str(port)]
+                        "--host", host, "--port", str(port), *limits]
         if model_repository is not None:  # the tokenization routes read each model's tokenizer.json there
             self.command += ["--model-repository", os.path.abspath(model_repository)]
         self.url = f"http://{_url_host(host)}:{port}"

@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ..gateway.command import add_limit_arguments, limit_argv
 from ..gateway.settings import API_KEY_ENV, SettingsError, api_key_from, check_api_key, is_loopback
 from .errors import ServerError
 from .gateway_keeper import GatewayKeeper
@@ -25,6 +26,7 @@ from .triton import API_KEY_HEADER, DEFAULT_HOST, ServerOptions, TritonProcess
 
 # SIGHUP (the terminal went away) and SIGQUIT stop as SIGTERM does: tritonserver and the gateway run in
 # their own sessions, so a signal left to its default would kill `serve` alone and orphan them.
+GATEWAY_PREFIX = "gateway-"  # serve's --gateway-<setting> flags are the gateway's --<setting>
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 MODEL_CONTROL_HELP = (
@@ -47,6 +49,8 @@ def add_parser(subparsers) -> None:
                    help=f"the gateway requires 'Authorization: Bearer <key>' (default: ${API_KEY_ENV}); passed to it "
                         "through its environment. Prefer the variable: a command line is visible to local users")
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: loopback only)")
+    add_limit_arguments(p.add_argument_group("gateway bounds (with --gateway-port; passed to the gateway)"),
+                        GATEWAY_PREFIX)
     p.add_argument("--model-control", action="store_true", help=MODEL_CONTROL_HELP)
     p.add_argument("--response-cache-bytes", type=int, default=0, help="enable Triton's response cache")
     p.add_argument("--log-file", type=Path, default=None,
@@ -109,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         keeper = None
         if args.gateway_port is not None and not stop.is_set():
             gateway = GatewayProcess(options.grpc_url, args.host, args.gateway_port, api_key,
-                                     model_repository=args.model_repository).start()
+                                     model_repository=args.model_repository,
+                                     limits=limit_argv(args, GATEWAY_PREFIX)).start()
             gateway.wait_ready(should_stop=stop.is_set)
             keeper = GatewayKeeper(gateway, log=lambda m: print(m, file=sys.stderr, flush=True))
         if stop.is_set():
