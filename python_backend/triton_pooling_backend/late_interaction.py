@@ -4,7 +4,7 @@ normalization are the pooler's (EmbeddingHead over every kept token row)."""
 
 from __future__ import annotations
 
-from triton_pooling_contract.late_interaction import QUERY, LateInteraction
+from triton_pooling_contract.late_interaction import DOCUMENT, QUERY, LateInteraction
 from triton_pooling_contract.tasks import Tensor
 
 from .errors import InvalidInputError
@@ -61,4 +61,4 @@ class LateInteractionShaper:
     @staticmethod
     def _role(item: TextInput) -> str:
         """The prompt's name is the role; none (or any other) is a document's (MultiVectorMask: task None)."""
-        return QUERY if item.prompt_name == QUERY else "document"
+        return QUERY if item.prompt_name == QUERY else DOCUMENT

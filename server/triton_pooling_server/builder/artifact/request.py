@@ -11,6 +11,7 @@ from pathlib import Path
 from triton_pooling_contract import rules
 from triton_pooling_contract.checkpoint_info import CheckpointInfo
 from triton_pooling_contract.definition import ModelDefinition
+from triton_pooling_contract.st_pipeline import Pipeline
 from triton_pooling_contract.parameters import LEAN_RUNTIMES, Runtime
 from triton_pooling_contract.serving import FORMAT_VERSION, GraphOutput
 from triton_pooling_contract.tasks import PoolingType
@@ -88,8 +89,6 @@ class ArtifactRequest:
         """The model's key: its graph's, and what the description adds (task, pooling, token limit, the checkpoint
         as the config names it: a model serves only the checkpoint its config names)."""
         s = self.definition
-        from .st_head import pipeline_digest, pipeline_of
-
         st = self.checkpoint_info.sentence_transformers if self.checkpoint_info else None
         late = st.late_interaction.prefixes if st and st.late_interaction else ()  # registered in the saved tokenizer
         model = (self.graph_key, s.task.value, self.pooling.value, s.max_tokens, s.checkpoint,
@@ -117,3 +116,19 @@ def _version(name: str) -> str:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def pipeline_of(request: ArtifactRequest) -> Pipeline | None:
+    info = request.checkpoint_info
+    return info.sentence_transformers.pipeline if info.sentence_transformers else None
+
+
+def pipeline_digest(checkpoint: Path, pipeline: Pipeline | None) -> str:
+    """Hash of the module folders' files (Dense weights, configs): they shape the served head."""
+    digest = hashlib.sha256()
+    for module in pipeline.modules if pipeline else ():
+        if not module.path:
+            continue
+        for path in sorted(p for p in (checkpoint / module.path).rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(checkpoint)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]

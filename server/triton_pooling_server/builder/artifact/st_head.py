@@ -4,36 +4,19 @@ lean stub (HEAD_FILE + the steps serving.json lists), and the served model check
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from triton_pooling_contract.serving import HEAD_FILE
-from triton_pooling_contract.st_pipeline import Pipeline, activation_name
+from triton_pooling_contract.st_pipeline import activation_name
 
-from .request import ArtifactError, ArtifactRequest
+from .request import ArtifactError, ArtifactRequest, pipeline_of
 
 # Texts of mixed lengths for the check (the exported graph must not bake in one padding).
 PARITY_TEXTS = ("hi", "a considerably longer sentence with many more words than the other texts have in it",
                 "mid length text", "word " * 40)
 PIPELINE_TOLERANCE = 1e-5
-
-
-def pipeline_of(request: ArtifactRequest) -> Pipeline | None:
-    info = request.checkpoint_info
-    return info.sentence_transformers.pipeline if info.sentence_transformers else None
-
-
-def pipeline_digest(checkpoint: Path, pipeline: Pipeline | None) -> str:
-    """Hash of the module folders' files (Dense weights, configs): they shape the served head."""
-    digest = hashlib.sha256()
-    for module in pipeline.modules if pipeline else ():
-        if not module.path:
-            continue
-        for path in sorted(p for p in (checkpoint / module.path).rglob("*") if p.is_file()):
-            digest.update(str(path.relative_to(checkpoint)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:32]
 
 
 def write_head(request: ArtifactRequest, folder: Path) -> tuple[dict, ...]:

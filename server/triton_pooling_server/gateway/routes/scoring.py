@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from triton_pooling_contract.tasks import PoolingTask
+from triton_pooling.scoring import SCORE_TASKS
 
 from ..context import MODEL_KEY, gateway, json_response, read_json
 from ..protocol import requests, responses
 from ..protocol.truncation import resolve
+from . import tei
 
 # The tasks a score can be computed with; the first is the default when no model is named (as the client).
-SCORE_TASKS = (PoolingTask.EMBED, PoolingTask.SEQ_CLASSIFY, PoolingTask.TOKEN_EMBED)
 
 
 async def score(request: web.Request) -> web.Response:
@@ -28,8 +28,6 @@ async def rerank(request: web.Request) -> web.Response:
     state = gateway(request)
     body = await read_json(request)
     if request.path == "/rerank":
-        from . import tei  # tei imports SCORE_TASKS from here
-
         if tei.is_tei_rerank(body):
             return await tei.rerank(request, body)
     req = requests.parse_rerank(body, state.settings.max_inputs)

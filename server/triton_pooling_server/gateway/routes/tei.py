@@ -13,6 +13,7 @@ import numpy as np
 from aiohttp import web
 
 from triton_pooling.batching import EncodeOptions
+from triton_pooling.scoring import SCORE_TASKS
 from triton_pooling_contract.tasks import PoolingTask
 
 from ..context import MODEL_KEY, gateway, json_response, read_json
@@ -21,7 +22,6 @@ from ..errors import invalid
 from ..protocol import fields, sparse, tei
 from ..protocol.truncation import model_max
 from ..triton.catalog import ServedModel
-from .scoring import SCORE_TASKS
 
 async def embed(request: web.Request) -> web.Response:
     return json_response(await _embed(request, await read_json(request), "/embed"))
