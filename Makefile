@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps models serve test test-unit test-integration bench bench-smoke bench-gateway soak clean
+.PHONY: install system-deps models serve test test-unit test-integration bench bench-host bench-smoke bench-gateway soak clean
 
 # The CPU build of torch lies on this machine's disk for `torch==2.13.0`; an unpinned torch would
 # pull a multi-GB CUDA build, so it is installed first and pinned.
@@ -45,6 +45,11 @@ test-integration: $(STAMP)
 bench: models system-deps
 	$(PY) -m bench.install
 	$(PY) -m bench.run --full
+
+# This host's cost curve and the engine's pass rules per runtime, in-process (~3 min; docs/performance.md).
+bench-host:
+	$(PY) -m bench.curve
+	$(PY) -m bench.passes
 
 # ~30 s of measuring, no Infinity (the suite runs the same as tests/integration/test_bench_smoke.py).
 bench-smoke: models system-deps

@@ -1,6 +1,7 @@
-"""The in-process fp32 engine ceiling: the graph `triton-pooling build` exported for all-MiniLM-L6-v2, run by ONNX
-Runtime and by OpenVINO as ONE session with all the threads, over the whole corpus in length-sorted batches (the
-best a single process does with these runtimes; served throughput is compared with the best of them)."""
+"""The in-process engine ceilings: the graph `triton-pooling build` exported for all-MiniLM-L6-v2, run by ONNX
+Runtime (fp32, int8) and by OpenVINO (f32, bf16) as ONE session with 1 or 2 threads, over the whole corpus in
+length-sorted batches (the best a single process does with each runtime; served throughput is compared with the
+best fp32 one)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import numpy as np
 
 from .results import Measurement
 
-SYSTEMS = {"onnx": "in-process onnxruntime fp32 (one session)", "openvino": "in-process openvino fp32 (one session)"}
+SYSTEMS = {"onnx": "in-process onnxruntime fp32 (one session)", "openvino": "in-process openvino fp32 (one session)",
+           "openvino_bf16": "in-process openvino bf16 (one session)",
+           "onnx_int8": "in-process onnxruntime int8 (one session)"}
+FP32_SYSTEMS = (SYSTEMS["onnx"], SYSTEMS["openvino"])  # the exact engines: what served fp32 is compared with
 
 
 def minilm_artifact(runtime: str) -> Path:

@@ -8,18 +8,21 @@ from pathlib import Path
 
 from .results import Measurement, latency_stats
 
-SYSTEM = "in-process sentence-transformers"
+SYSTEM = "in-process sentence-transformers"  # fp32: the ceiling every ratio is taken to
+SYSTEM_BF16 = "in-process sentence-transformers bf16"  # the peer a speed-minded user picks on a bf16 CPU
 
 
-def load_sentence_transformer(model_path: Path, threads: int):
+def load_sentence_transformer(model_path: Path, threads: int, bf16: bool = False):
     import torch
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(threads)
-    return SentenceTransformer(str(model_path), device="cpu")
+    model = SentenceTransformer(str(model_path), device="cpu")
+    return model.to(torch.bfloat16) if bf16 else model
 
 
-def measure_batch(model, texts: list[str], batch_size: int, seconds: float, corpus: str) -> Measurement:
+def measure_batch(model, texts: list[str], batch_size: int, seconds: float, corpus: str,
+                  system: str = SYSTEM) -> Measurement:
     """Batch 1: one text per call, latency per text. Larger: the whole corpus per call, as a user's
     offline job would (sentence-transformers sorts it by length, then cuts batches), for at least
     `seconds`; latency there is the mean time per batch."""
@@ -36,14 +39,20 @@ def measure_batch(model, texts: list[str], batch_size: int, seconds: float, corp
         p50, p99 = latency_stats(latencies)
     else:
         p50, p99 = 1000.0 * elapsed * batch_size / done, float("nan")
-    return Measurement(SYSTEM, "embed", "python", corpus, batch_size, done / elapsed, p50, p99, requests=len(latencies),
+    return Measurement(system, "embed", "python", corpus, batch_size, done / elapsed, p50, p99, requests=len(latencies),
                        note="" if batch_size == 1 else "whole corpus per call")
 
 
 def sweep(model_path: Path, texts: list[str], batch_sizes: tuple[int, ...], seconds: float, corpus: str,
-          threads: int) -> list[Measurement]:
-    model = load_sentence_transformer(model_path, threads)
-    return [measure_batch(model, texts, b, seconds, corpus) for b in batch_sizes]
+          threads: int, bf16: bool = False) -> list[Measurement]:
+    model = load_sentence_transformer(model_path, threads, bf16)
+    system = SYSTEM_BF16 if bf16 else SYSTEM
+    return [measure_batch(model, texts, b, seconds, corpus, system) for b in batch_sizes]
+
+
+def reference_embeddings(model_path: Path, texts: list[str], threads: int):
+    """sentence-transformers fp32's embeddings: what every served variant's lowest cosine is taken against."""
+    return load_sentence_transformer(model_path, threads).encode(texts, batch_size=16, convert_to_numpy=True)
 
 
 def best(measurements: list[Measurement]) -> Measurement:

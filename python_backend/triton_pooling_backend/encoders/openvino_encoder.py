@@ -37,8 +37,14 @@ def check_bf16(core) -> None:
         )
 
 
+# OpenVINO compiles kernels for each new input shape (bf16 on AMX: a first-seen shape cost ~2x a known one); widths
+# rounded to 16 tokens (one AMX tile of rows) keep the shapes a served model meets to a few dozen.
+PASS_WIDTH_MULTIPLE = 16
+
+
 class OpenVinoEncoder(Encoder):
     runtime = Runtime.OPENVINO
+    pass_width_multiple = PASS_WIDTH_MULTIPLE
 
     def __init__(self, graph: Path, inputs: tuple[str, ...], output: GraphOutput, threads: int,
                  runtime: Runtime = Runtime.OPENVINO):

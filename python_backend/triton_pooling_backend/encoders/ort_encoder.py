@@ -9,7 +9,16 @@ import numpy as np
 from triton_pooling_contract.parameters import Runtime
 from triton_pooling_contract.serving import GraphOutput
 
-from .base import Encoder, EncoderBatch
+from .base import SHARE_WEIGHTS_MIN_BYTES, Encoder, EncoderBatch
+
+
+def shares_weights(graph: Path) -> bool:
+    """Large external weights are used in place from the mapped file (one copy for all instances)."""
+    data = graph.with_name(f"{graph.name}.data")
+    if not data.is_file() or not graph.is_file():
+        return False
+    size = data.stat().st_size  # a graph bigger than it holds its weights inline (a stale .data beside it)
+    return size >= SHARE_WEIGHTS_MIN_BYTES and graph.stat().st_size < size
 
 
 class OnnxRuntimeEncoder(Encoder):
@@ -23,6 +32,9 @@ class OnnxRuntimeEncoder(Encoder):
         options.inter_op_num_threads = 1
         # Several instances share the cores: idle pool threads must sleep, not spin.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.shares_weights = shares_weights(Path(graph))
+        if self.shares_weights:  # prepacking would copy every MatMul weight into this process's private memory
+            options.add_session_config_entry("session.disable_prepacking", "1")
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.inputs = inputs
         self.output = output

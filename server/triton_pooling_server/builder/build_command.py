@@ -21,8 +21,9 @@ from triton_pooling_contract.tasks import TASK_ALIASES, TASK_NAMES, PoolingType
 from . import BuildError, BuildRequest, inspect_checkpoint, resolve, write_model_folder
 from .layout import model_files, stale_folders
 from .resolution import CHECKPOINT_FOLDER, DTYPES, RUNTIMES, ResolvedModel, apply_plan
-from .retune import retune_others, sharing_models
-from .tuning import Host, Profile, TuningFlags, plan_repository
+from .model_size import checkpoint_weight_bytes, graph_bytes
+from .retune import retune_others, sharing_models, sharing_needs
+from .tuning import Host, ModelNeeds, Profile, TuningFlags, plan_repository
 
 VERSION = "1"
 
@@ -81,8 +82,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     tuning.add_argument("--gpus", type=_int_list, help="GPU ids for --profile gpu, e.g. 0,1 (default: the host's)")
     tuning.add_argument("--queue-delay-us", type=int, help="dynamic batcher delay in microseconds")
     tuning.add_argument("--preferred-batch-sizes", type=_int_list, help="dynamic batcher preferred sizes, e.g. 8,16")
+    tuning.add_argument("--max-batch-tokens", type=int, help="padded tokens per forward pass (default: 512, 2048 "
+                                                             "for runtimes that reward wide passes)")
     tuning.add_argument("--cpus", type=int, help="cores to divide among the repository's models (default: this "
                                                  "process's CPUs, within its cgroup quota)")
+    tuning.add_argument("--memory-mib", type=int, help="memory the served models may use, in MiB (default: this "
+                                                       "process's cgroup limit, else the host's; set it to the serving "
+                                                       "container's limit when building elsewhere)")
     p.add_argument("--cache-dir", type=Path, help="artifact cache (default: $TRITON_POOLING_CACHE or "
                                                   "~/.cache/triton-pooling/artifacts)")
     p.set_defaults(run=run)
@@ -118,7 +124,8 @@ def _template_text(path: Path | None) -> str | None:
 def tuning_from_args(args: argparse.Namespace) -> TuningFlags:
     return TuningFlags(Profile(getattr(args, "profile", "auto") or "auto"), getattr(args, "instances", None),
                        getattr(args, "threads", None), getattr(args, "gpus", None),
-                       getattr(args, "queue_delay_us", None), getattr(args, "preferred_batch_sizes", None))
+                       getattr(args, "queue_delay_us", None), getattr(args, "preferred_batch_sizes", None),
+                       getattr(args, "max_batch_tokens", None))
 
 
 def host_from_args(args: argparse.Namespace) -> Host:
@@ -128,6 +135,11 @@ def host_from_args(args: argparse.Namespace) -> Host:
         if cpus < 1:
             raise BuildError(f"--cpus is {cpus}; expected an integer >= 1")
         host = dataclasses.replace(host, cpus=cpus)
+    memory = getattr(args, "memory_mib", None)
+    if memory is not None:
+        if memory < 1:
+            raise BuildError(f"--memory-mib is {memory}; expected an integer >= 1")
+        host = dataclasses.replace(host, memory_bytes=memory << 20)
     return host
 
 
@@ -157,8 +169,15 @@ def plan(args: argparse.Namespace, host: Host | None = None,
     model = _with_checkpoint_ref(resolve(request, info), str(args.model_dir), args.repository)
     name = model.spec.name
     others = sharing_models(args.repository, exclude=name) if others is None else others
-    plans = plan_repository(host or host_from_args(args), {**others, name: request.tuning})
+    needs = {**sharing_needs(args.repository, exclude=name), name: _needs(request, info.path, args.repository, name)}
+    plans = plan_repository(host or host_from_args(args), {**others, name: request.tuning}, needs)
     return apply_plan(model, plans[name], request.tuning), plans, info
+
+
+def _needs(request: BuildRequest, checkpoint: Path, repository: Path, name: str) -> ModelNeeds:
+    """The runtime asked for and the weights' size: a graph already built there, else the checkpoint's."""
+    runtime = Runtime(request.runtime) if request.runtime in {r.value for r in LEAN_RUNTIMES} else None
+    return ModelNeeds(runtime, graph_bytes(Path(repository) / name / VERSION) or checkpoint_weight_bytes(checkpoint))
 
 
 def build(args: argparse.Namespace, log=print, host: Host | None = None) -> int:

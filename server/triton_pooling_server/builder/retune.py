@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from triton_pooling_contract.parameters import TUNING_FLAGS_PARAMETER
+from triton_pooling_contract.parameters import TUNING_FLAGS_PARAMETER, Runtime
 
 from .config_text import is_pooling_model, read_parameters, rewrite_tuning, runs_on_cpu
-from .tuning import ServingPlan, TuningFlags
+from .model_size import graph_bytes
+from .tuning import ModelNeeds, ServingPlan, TuningFlags
 
 
 def pooling_models(repository: Path, exclude: str = "") -> dict[str, Path]:
@@ -22,6 +23,16 @@ def sharing_models(repository: Path, exclude: str = "") -> dict[str, TuningFlags
     """The other models that share the host, with the tuning flags each was built with."""
     return {name: TuningFlags.from_flags(read_parameters(config.read_text(encoding="utf-8")).get(TUNING_FLAGS_PARAMETER, ""))
             for name, config in pooling_models(repository, exclude).items()}
+
+
+def sharing_needs(repository: Path, exclude: str = "") -> dict[str, ModelNeeds]:
+    """The other models' runtimes (as their configs name them) and built weights, for the memory budget."""
+    needs = {}
+    for name, config in pooling_models(repository, exclude).items():
+        runtime = read_parameters(config.read_text(encoding="utf-8")).get("runtime", "")
+        known = runtime in {r.value for r in Runtime}
+        needs[name] = ModelNeeds(Runtime(runtime) if known else None, graph_bytes(config.parent / "1"))
+    return needs
 
 
 def retune_others(repository: Path, plans: dict[str, ServingPlan], exclude: str) -> list[str]:

@@ -14,6 +14,7 @@ from triton_pooling_backend.encoders import open_lean_encoder
 from .export import Loaded, export_graph, save_tokenizer
 from .parity import LOSSY_SANITY_TOLERANCE, PARITY_TOLERANCE, parity_batches, parity_error
 from .request import ArtifactError, ArtifactRequest
+from .weights_layout import externalize_weights
 
 
 def build_graph(folder: Path, request: ArtifactRequest, key: str, log=print) -> ServingDescription:
@@ -32,6 +33,7 @@ def build_graph(folder: Path, request: ArtifactRequest, key: str, log=print) -> 
     loaded = Loaded(dataclasses.replace(request, definition=dataclasses.replace(s, max_tokens=None)))
     facts = loaded.facts
     export_graph(loaded, folder)
+    externalize_weights(folder / GRAPH_FILE)  # instances of the model then map one shared copy of the weights
     save_tokenizer(loaded, folder)
     try:
         encoder = open_lean_encoder(request.runtime, folder / GRAPH_FILE, facts.graph_inputs, facts.graph_output, 1)

@@ -19,6 +19,7 @@ from triton_pooling_contract.tasks import PoolingType
 from triton_pooling_backend.checkpoint import check_servable
 from triton_pooling_backend.errors import ModelConfigError
 from triton_pooling_backend.model_facts import graph_output_for
+from .weights_layout import LAYOUT_VERSION
 
 # Libraries whose versions change the exported graph or what it computes.
 EXPORT_LIBRARIES = ("torch", "transformers", "onnxscript", "onnx", "tokenizers")
@@ -70,7 +71,7 @@ class ArtifactRequest:
         (its parity check; int8 rewrites the graph) and the libraries' versions."""
         s = self.definition
         digest = hashlib.sha256()
-        options = (FORMAT_VERSION, self.graph_output.value, self.auto_class, self.runtime.value, s.trust_remote_code,
+        options = (FORMAT_VERSION, LAYOUT_VERSION, self.graph_output.value, self.auto_class, self.runtime.value, s.trust_remote_code,
                    s.allow_unsafe_weights, sorted(self.versions().items()))
         if s.token_head is not None:  # the label rows folded into the graph
             options += (s.classifier_from_token, s.classifier_method.value)
