@@ -364,10 +364,12 @@ def test_limits_on_every_long_running_service_and_the_builder():
         assert float(limits(services[name])["cpus"]) > 0 and size(limits(services[name])["memory"]) >= 2**28, name
     triton = services["triton"]
     assert size(limits(triton)["memory"]) > 2 * int(triton["shm_size"])  # /dev/shm counts against the limit
-    # build sizes the models for the triton container's cores (TUNING_ARGS --cpus = its CPU limit)
-    assert services["builder"]["environment"]["TUNING_ARGS"] == f"--cpus {int(float(limits(triton)['cpus']))}"
-    four = compose_config("docker-compose.yml", env={"TRITON_CPUS": "4", "TRITON_MEMORY": "12g"})["services"]
-    assert float(limits(four["triton"])["cpus"]) == 4 and four["builder"]["environment"]["TUNING_ARGS"] == "--cpus 4"
+    # build sizes the models for the triton container's cores and memory (TUNING_ARGS --cpus / --memory-mib = its limits)
+    assert services["builder"]["environment"]["TUNING_ARGS"] == (
+        f"--cpus {int(float(limits(triton)['cpus']))} --memory-mib {int(size(limits(triton)['memory']) // 2**20)}")
+    four = compose_config("docker-compose.yml", env={"TRITON_CPUS": "4", "TRITON_MEMORY_MIB": "12288"})["services"]
+    assert float(limits(four["triton"])["cpus"]) == 4
+    assert four["builder"]["environment"]["TUNING_ARGS"] == "--cpus 4 --memory-mib 12288"
     assert size(limits(four["triton"])["memory"]) == 12 * 2**30
 
 
