@@ -13,12 +13,13 @@ from triton_pooling_contract.tasks import Tensor
 from triton_pooling_server.cli import main
 
 from integration.test_gateway import RunningGateway, request
-from support.colbert import make_pylate, reference, resave_native
+from support.colbert import make_pylate, reference, resave_native, with_min_expansion
 from support.raw import PROTOCOLS, client, make_inputs
 from support.triton import running_triton
 
 pytestmark = pytest.mark.integration
 TOL = 1e-5
+# Mixed query lengths: under the `min` strategy's floor (6), between it and the cap (10), over the cap.
 QUERIES = ["what is the capital of France?", "who built the tower in paris, and when was it built?", "berlin"]
 DOCUMENTS = ["Paris is the capital of France. It is a large city on a river!", "Berlin; (and) German.",
              "The tower was built in the old century by the king of france, and it is famous: people from the north, "
@@ -31,6 +32,7 @@ def served(tmp_path_factory):
     folders = {"pylate": make_pylate(root / "pylate", seed=1), "pylate_attend": make_pylate(root / "attend", seed=2,
                                                                                            attend=True)}
     folders["native"] = resave_native(folders["pylate"], root / "native")
+    folders["native_min"] = with_min_expansion(folders["native"], root / "native_min")
     for name, folder in folders.items():
         assert main(["build", str(folder), "--repository", str(root / "repository"), "--name", name]) == 0, name
     with running_triton(root / "repository", root / "tritonserver.log") as server:
@@ -64,7 +66,7 @@ def served_rows(protocol, server, name, texts, role):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("role, texts", [("query", QUERIES), ("document", DOCUMENTS)])
-@pytest.mark.parametrize("name", ["pylate", "native", "pylate_attend"])
+@pytest.mark.parametrize("name", ["pylate", "native", "pylate_attend", "native_min"])
 def test_token_vectors_equal_multi_vector_encoder(served, name, role, texts, protocol):
     server, folders = served
     expected, _ = reference(folders[name], texts, role)

@@ -51,6 +51,20 @@ def resave_native(pylate: Path, out_dir: Path) -> Path:
     return Path(out_dir)
 
 
+def with_min_expansion(native: Path, out_dir: Path, length: int = 6, query_length: int = 10) -> Path:
+    """A copy of a MultiVectorEncoder folder whose queries are expanded to at least `length` tokens and cut at
+    `query_length` (the `min` strategy, only MultiVectorEncoder's own layout has it)."""
+    import shutil
+
+    shutil.copytree(native, out_dir)
+    config_path = Path(out_dir) / "sentence_bert_config.json"
+    config = json.loads(config_path.read_text())
+    config.update(query_expansion={"strategy": "min", "attend": False, "token": None, "length": length},
+                  query_length=query_length)
+    _write(config_path, config)
+    return Path(out_dir)
+
+
 def reference(folder: Path, texts: list[str], role: str):
     """MultiVectorEncoder's token vectors (one [rows, PROJECTION] array per text) for queries or documents."""
     from sentence_transformers import MultiVectorEncoder
