@@ -238,7 +238,7 @@ def test_instances_never_exceed_the_memory_and_shared_weights_count_once():
 
 
 def test_the_tuner_and_the_backend_agree_on_when_weights_are_shared():
-    from triton_pooling_backend.encoders.base import SHARE_WEIGHTS_MIN_BYTES as backend
+    from triton_pooling_backend.encoders.ort_encoder import SHARE_WEIGHTS_MIN_BYTES as backend
     from triton_pooling_server.builder.tuning import SHARE_WEIGHTS_MIN_BYTES as tuner
 
     assert tuner == backend

@@ -57,7 +57,7 @@ def test_weights_move_to_aligned_external_data_and_the_graph_computes_the_same(t
 
 
 def test_onnx_runtime_uses_large_external_weights_in_place(tmp_path):
-    from triton_pooling_backend.encoders.base import SHARE_WEIGHTS_MIN_BYTES
+    from triton_pooling_backend.encoders.ort_encoder import SHARE_WEIGHTS_MIN_BYTES
     from triton_pooling_backend.encoders.ort_encoder import shares_weights
 
     graph = tmp_path / "encoder.onnx"

@@ -26,12 +26,6 @@ class EncoderBatch:
         return {name: arrays[name] for name in names}
 
 
-# Graph weights (external data) from which ONNX Runtime maps them shared between instances instead of prepacking a
-# private copy per instance: measured on a 1.1 GB graph, 3 instances held 1.34x one instance's PSS unpacked and
-# 2.07x prepacked, at -44% speed in 1-row passes and -3% in 16-row ones (docs/performance.md "Memory").
-SHARE_WEIGHTS_MIN_BYTES = 512 << 20
-
-
 class Encoder(abc.ABC):
     runtime: Runtime
     output: GraphOutput

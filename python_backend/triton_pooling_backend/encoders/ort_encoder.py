@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from triton_pooling_contract.parameters import Runtime
-from triton_pooling_contract.serving import GraphOutput
+from triton_pooling_contract.serving import SHARE_WEIGHTS_MIN_BYTES, GraphOutput, external_data_name
 
-from .base import SHARE_WEIGHTS_MIN_BYTES, Encoder, EncoderBatch
+from .base import Encoder, EncoderBatch
 
 
 def shares_weights(graph: Path) -> bool:
     """Large external weights are used in place from the mapped file (one copy for all instances)."""
-    data = graph.with_name(f"{graph.name}.data")
+    data = graph.with_name(external_data_name(graph.name))
     if not data.is_file() or not graph.is_file():
         return False
     size = data.stat().st_size  # a graph bigger than it holds its weights inline (a stale .data beside it)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from triton_pooling_contract.serving import GRAPH_FILE
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
-GRAPH_PREFIX = "encoder.onnx"  # the graph and its external data (contract.serving.GRAPH_FILE)
 
 
 def graph_bytes(version_dir: Path) -> int:
     """The built graph and its external data in a model's version folder (0 if none is built)."""
     try:
-        return sum(f.stat().st_size for f in Path(version_dir).iterdir() if f.name.startswith(GRAPH_PREFIX))
+        return sum(f.stat().st_size for f in Path(version_dir).iterdir() if f.name.startswith(GRAPH_FILE))
     except OSError:
         return 0
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Mapping
 
 from triton_pooling_contract.parameters import DEFAULT_CPU_RUNTIME, InstanceKind, Runtime
+from triton_pooling_contract.serving import SHARE_WEIGHTS_MIN_BYTES  # from it ONNX Runtime uses weights in place
 
 from .errors import BuildError
 from .hardware import CpuFeatures, read_cpu_features, read_memory_limit
@@ -55,9 +56,6 @@ INSTANCE_OVERHEAD_BYTES = {Runtime.ONNX: 220 << 20, Runtime.ONNX_INT8: 220 << 20
                            Runtime.OPENVINO_BF16: 250 << 20}
 PRIVATE_WEIGHT_FRACTION = {Runtime.ONNX: 0.55, Runtime.ONNX_INT8: 0.55, Runtime.OPENVINO: 0.55,
                            Runtime.OPENVINO_BF16: 0.46}
-# From this size ONNX Runtime uses a graph's external weights in place (the backend's
-# encoders.base.SHARE_WEIGHTS_MIN_BYTES, repeated so planning imports no backend code; a test checks they agree).
-SHARE_WEIGHTS_MIN_BYTES = 512 << 20
 DEFAULT_INSTANCE_OVERHEAD_BYTES = 400 << 20  # torch and anything not measured
 SERVER_RESERVE_BYTES = 512 << 20  # tritonserver, the launcher, /dev/shm between them
 MEMORY_USE_FRACTION = 0.8  # never plan the last 20 %: activations of long texts, allocator growth

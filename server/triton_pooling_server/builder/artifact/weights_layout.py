@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from triton_pooling_contract.serving import external_data_name
+
 PAGE = 4096  # mmap offsets must be page-aligned; 4 KiB pages on x86-64 and most aarch64 kernels
 MIN_EXTERNAL_BYTES = 1024  # smaller tensors stay inline (shapes, scalars): mapping them would save nothing
 LAYOUT_VERSION = 1  # in the graph key: graphs cached before this layout are exported again
 
 
 def data_file_name(graph: Path) -> str:
-    return f"{graph.name}.data"
+    return external_data_name(graph.name)
 
 
 def externalize_weights(graph: Path, align: int = PAGE, min_bytes: int = MIN_EXTERNAL_BYTES) -> int:
