@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .late_interaction import LateInteraction, read_late_interaction
 from .st_pipeline import Pipeline, Splade, read_pipeline
-from .tasks import PoolingType
+from .tasks import PoolingType, is_masked_lm
 
 # sentence-transformers Pooling modes -> our pooling types.
 ST_POOLING_MODES = {
@@ -38,6 +38,12 @@ class SentenceTransformersInfo:
     default_prompt_name: str | None = None
     transformer_task: str | None = None  # sentence_bert_config.json's: "fill-mask" for a SparseEncoder's MLM
     late_interaction: LateInteraction | None = None  # a ColBERT folder (PyLate's or MultiVectorEncoder's)
+
+    @property
+    def window(self) -> int | None:
+        """The token limit the folder sets (max_seq_length); a ColBERT folder's per-role lengths replace it (PyLate
+        writes document_length - 1 there)."""
+        return self.max_seq_length if self.late_interaction is None else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +69,13 @@ class CheckpointInfo:
 
     @property
     def masked_lm(self) -> bool:
-        return any(a.endswith("ForMaskedLM") for a in self.architectures)
+        return is_masked_lm(self.architectures)
+
+    @property
+    def late_interaction(self) -> LateInteraction | None:
+        """A ColBERT folder's per-role shaping; None for every other checkpoint."""
+        st = self.sentence_transformers
+        return st.late_interaction if st is not None else None
 
     @property
     def splade(self) -> Splade:

@@ -85,9 +85,8 @@ def _read(st_config, transformer_config, mask_config, has_normalize) -> LateInte
     prompts = {str(k): str(v) for k, v in (st_config.get("prompts") or {}).items()}
     if legacy:
         return _pylate(st_config, prompts, problems)
-    for key in ("processing_kwargs",):
-        if transformer_config.get(key):
-            problems.append(f"the Transformer's {key} {transformer_config[key]!r}")
+    if transformer_config.get("processing_kwargs"):
+        problems.append(f"the Transformer's processing_kwargs {transformer_config['processing_kwargs']!r}")
     expansion = transformer_config.get("query_expansion")
     mask = mask_config or {}
     if mask_config is None:

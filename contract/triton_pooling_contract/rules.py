@@ -233,7 +233,7 @@ def _check_splade_pipeline(info: CheckpointInfo, task: PoolingTask, kinds: list[
 def _check_late_interaction_pipeline(info: CheckpointInfo, task: PoolingTask, kinds: list[str]) -> None:
     """A ColBERT folder: Transformer -> Dense projection(s) -> MultiVectorMask -> Normalize (PyLate's folders stop
     after the Dense: MultiVectorEncoder adds the other two), every option read served exactly, task token_embed."""
-    late = info.sentence_transformers.late_interaction
+    late = info.late_interaction
     dense = [k for k in kinds[1:] if k == "Dense"]
     tail = kinds[1 + len(dense):]
     served_tail = ([], ["MultiVectorMask"], ["MultiVectorMask", "Normalize"]) if late and late.legacy else \

@@ -143,7 +143,7 @@ def default_pooling(task: PoolingTask, architectures: Iterable[str] = ()) -> Poo
     """Architecture default pooling for a task: decoders pool their LAST token."""
     decoder = any(_is_decoder_name(a) for a in architectures)
     if task is PoolingTask.EMBED:
-        if any(a.endswith("ForMaskedLM") for a in architectures):
+        if is_masked_lm(architectures):
             return PoolingType.SPLADE  # a masked-LM head: SPLADE's sparse weights (as vLLM's SPLADE models)
         return PoolingType.LAST if decoder else PoolingType.MEAN
     if task is PoolingTask.SEQ_CLASSIFY:
@@ -153,6 +153,10 @@ def default_pooling(task: PoolingTask, architectures: Iterable[str] = ()) -> Poo
 
 # Decoder-only families whose classification heads read the last token.
 _DECODER_FAMILIES = ("Llama", "Qwen", "Mistral", "Gemma", "Phi", "GPT", "Falcon", "InternLM", "Olmo")
+
+
+def is_masked_lm(architectures: Iterable[str]) -> bool:
+    return any(a.endswith("ForMaskedLM") for a in architectures)
 
 
 def _is_decoder_name(architecture: str) -> bool:

@@ -34,7 +34,7 @@ class PoolingEngine:
         self.task = definition.task
         self.runtime = encoder.runtime
         self.pad_slack = cpu_pad_slack if encoder.on_cpu else None  # GPUs: budget only
-        self.width_multiple = max(1, getattr(encoder, "pass_width_multiple", 1))
+        self.width_multiple = encoder.pass_width_multiple
         self.pooler: Pooler = pooler_for(definition.task, facts.pooling, facts.graph_output, facts.activation,
                                          definition.step_tag_id, definition.returned_token_ids, facts.head)
 

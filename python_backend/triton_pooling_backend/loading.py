@@ -69,10 +69,10 @@ def load_model(definition: ModelDefinition, instance: Instance) -> LoadedModel:
             f"`python -m triton_pooling_server.builder.artifact {instance.version_dir.parent}`), or set runtime 'torch'"
         )
     if runtime is Runtime.TORCH:
-        loaded = _load_torch(definition, instance, pooling)
+        loaded = _load_torch(definition, instance, pooling, info)
     else:
         loaded = _load_lean(definition, instance, runtime, description, pooling, info)
-    loaded.late_interaction = info.sentence_transformers.late_interaction if info.sentence_transformers else None
+    loaded.late_interaction = info.late_interaction
     return loaded
 
 
@@ -115,11 +115,10 @@ def _load_lean(definition: ModelDefinition, instance: Instance, runtime: Runtime
     return LoadedModel(facts, tokenizer, encoder)
 
 
-def _load_torch(definition: ModelDefinition, instance: Instance, pooling) -> LoadedModel:
+def _load_torch(definition: ModelDefinition, instance: Instance, pooling, info) -> LoadedModel:
     import torch
     import transformers
 
-    from .checkpoint import read_checkpoint_info
     from .encoders.torch_encoder import TorchEncoder, accepts_token_type_ids, load_hf_model
     from .model_facts import facts_from_hf
 
@@ -128,18 +127,16 @@ def _load_torch(definition: ModelDefinition, instance: Instance, pooling) -> Loa
     output = graph_output_for(definition.task, pooling)
     model = load_hf_model(definition.checkpoint_path, definition.task, output, definition.dtype, definition.trust_remote_code,
                           definition.allow_unsafe_weights, device, token_head=definition.token_head,
-                          splade=read_checkpoint_info(definition.checkpoint_path).splade)
+                          splade=info.splade)
     hf_tokenizer = transformers.AutoTokenizer.from_pretrained(str(definition.checkpoint_path),
                                                               trust_remote_code=definition.trust_remote_code)
     with_types = accepts_token_type_ids(model)
-    info = read_checkpoint_info(definition.checkpoint_path)
     facts = facts_from_hf(definition, info, pooling, model.config, hf_tokenizer, with_types)
     rust = hf_tokenizer.backend_tokenizer
     rust.no_padding()
     rust.no_truncation()
-    late = info.sentence_transformers.late_interaction if info.sentence_transformers else None
-    if late is not None:
-        register_prefix_tokens(rust, late.prefixes)
+    if info.late_interaction is not None:
+        register_prefix_tokens(rust, info.late_interaction.prefixes)
     return LoadedModel(facts, TextTokenizer(rust, with_types), TorchEncoder(model, definition.task, output, device))
 
 

@@ -84,9 +84,9 @@ def max_tokens_of(definition: ModelDefinition, info: CheckpointInfo, config, tok
     """Explicit max_tokens > sentence-transformers max_seq_length > position embeddings / tokenizer limit."""
     if definition.max_tokens is not None:
         return definition.max_tokens
-    st = info.sentence_transformers
-    if st is not None and st.max_seq_length and st.late_interaction is None:  # ColBERT: its roles' lengths
-        return st.max_seq_length
+    window = info.sentence_transformers.window if info.sentence_transformers else None
+    if window:
+        return window
     limits = [info.token_limit]  # the positions it can address (offset included) and the tokenizer's limit
     if tokenizer.model_max_length and tokenizer.model_max_length < NO_TOKENIZER_LIMIT:
         limits.append(tokenizer.model_max_length)

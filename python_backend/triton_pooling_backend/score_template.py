@@ -22,7 +22,7 @@ VARIABLES = ("query", "document", "instruction")
 def compile_template(text: str, source: str = "parameter 'score_template'"):
     """The compiled template; a syntax error, or jinja2 missing, is refused naming `source`."""
     try:
-        from jinja2 import StrictUndefined, TemplateSyntaxError  # noqa: F401
+        from jinja2 import TemplateSyntaxError
         from jinja2.sandbox import ImmutableSandboxedEnvironment
     except ImportError:
         raise ModelConfigError(f"{source} needs the jinja2 package, which is not installed where this model runs: "

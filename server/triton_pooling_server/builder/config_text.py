@@ -9,7 +9,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from triton_pooling_contract.definition import DEFAULT_MAX_BATCH_SIZE, ModelDefinition
+from triton_pooling_contract.definition import ModelDefinition
 from triton_pooling_contract.parameters import TUNING_FLAGS_PARAMETER, InstanceKind
 from triton_pooling_contract.tasks import (
     OUTPUT_TENSOR, TASK_PARAMETER, TOKEN_LEVEL_TASKS, PoolingTask, PoolingType, Tensor,

@@ -162,8 +162,7 @@ def _matryoshka(request: BuildRequest, info: CheckpointInfo, task: PoolingTask,
 
 def _prompts(request: BuildRequest, info: CheckpointInfo, task: PoolingTask, decisions: list[str]) -> dict:
     """sentence-transformers' prompts (config_sentence_transformers.json) with the flags' added or replacing them."""
-    st = info.sentence_transformers
-    late = st.late_interaction if st else None
+    st, late = info.sentence_transformers, info.late_interaction
     prompts = dict(st.prompts if st and task is PoolingTask.EMBED else ())
     if late is not None:  # a ColBERT folder's prefixes are its query / document prompts; the names are its roles
         prompts = {"query": "", "document": "", **dict(late.prompts)}
@@ -234,8 +233,7 @@ def _resolve_task(request: BuildRequest, info: CheckpointInfo, decisions: list[s
         rules.check_causal_lm(PoolingTask.SEQ_CLASSIFY, info, rules.FLAGS)
         decisions.append("task seq_classify: --classifier-from-tokens (an LLM reranker)")
         return PoolingTask.SEQ_CLASSIFY
-    late = info.sentence_transformers.late_interaction if info.sentence_transformers else None
-    if request.task is None and late is not None:
+    if request.task is None and info.late_interaction is not None:
         decisions.append("task token_embed: a ColBERT (late-interaction) folder, one vector per token")
         return PoolingTask.TOKEN_EMBED
     if request.task is None:
@@ -280,13 +278,11 @@ def _max_tokens(request, info, decisions) -> int | None:
             raise BuildError(f"--max-tokens is {request.max_tokens}; expected an integer >= 1")
         rules.check_max_tokens(request.max_tokens, "--max-tokens", info)
         return request.max_tokens
-    st = info.sentence_transformers
-    if st is not None and st.max_seq_length and st.late_interaction is None:  # ColBERT: per-role lengths instead
-        rules.check_max_tokens(info.sentence_transformers.max_seq_length, "sentence_bert_config.json max_seq_length",
-                               info)
-        decisions.append(f"max_tokens {info.sentence_transformers.max_seq_length}: sentence_bert_config.json "
-                         "max_seq_length")
-        return info.sentence_transformers.max_seq_length
+    window = info.sentence_transformers.window if info.sentence_transformers else None
+    if window:
+        rules.check_max_tokens(window, "sentence_bert_config.json max_seq_length", info)
+        decisions.append(f"max_tokens {window}: sentence_bert_config.json max_seq_length")
+        return window
     if request.runtime == Runtime.TENSORRT.value:  # pinned: the engine's profile and the tokenize step must agree
         if info.token_limit is None:
             raise BuildError(f"cannot tell the token limit of {info.path} (no max_position_embeddings or "

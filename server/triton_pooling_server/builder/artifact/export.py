@@ -138,9 +138,9 @@ def save_tokenizer(loaded: Loaded, folder: Path) -> None:
     rust = Tokenizer.from_str(backend.to_str())
     rust.no_padding()
     rust.no_truncation()
-    st = loaded.request.checkpoint_info.sentence_transformers
-    if st is not None and st.late_interaction is not None:  # a PyLate folder's markers, as MultiVectorEncoder loads them
-        register_prefix_tokens(rust, st.late_interaction.prefixes)
+    late = loaded.request.checkpoint_info.late_interaction
+    if late is not None:  # a PyLate folder's markers, as MultiVectorEncoder loads them
+        register_prefix_tokens(rust, late.prefixes)
     rust.save(str(folder / TOKENIZER_FILE))
     _check_tokenizer(loaded, TextTokenizer(rust, loaded.with_token_types))
 

@@ -3,7 +3,6 @@ way a stub loads its version folder."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from triton_pooling_backend.errors import ModelConfigError
 from triton_pooling_backend.loading import Instance

@@ -90,8 +90,8 @@ class ArtifactRequest:
         """The model's key: its graph's, and what the description adds (task, pooling, token limit, the checkpoint
         as the config names it: a model serves only the checkpoint its config names)."""
         s = self.definition
-        st = self.checkpoint_info.sentence_transformers if self.checkpoint_info else None
-        late = st.late_interaction.prefixes if st and st.late_interaction else ()  # registered in the saved tokenizer
+        late_interaction = self.checkpoint_info.late_interaction if self.checkpoint_info else None
+        late = late_interaction.prefixes if late_interaction else ()  # registered in the saved tokenizer
         model = (self.graph_key, s.task.value, self.pooling.value, s.max_tokens, s.checkpoint,
                  pipeline_digest(s.checkpoint_path, pipeline_of(self)), late)
         return hashlib.sha256(repr(model).encode()).hexdigest()[:32]

@@ -62,8 +62,7 @@ def check_pipeline_parity(request: ArtifactRequest, entry: Path) -> float | None
     from triton_pooling_contract.tasks import PoolingTask, PoolingType
 
     sparse = request.pooling is PoolingType.SPLADE
-    st = request.checkpoint_info.sentence_transformers
-    if st is not None and st.late_interaction is not None:
+    if request.checkpoint_info.late_interaction is not None:
         return _late_interaction_parity(request, entry)
     if (pipeline_of(request) is None and not sparse) or request.definition.task is not PoolingTask.EMBED:
         return None
