@@ -12,7 +12,7 @@ import pytest
 from triton_pooling_contract.tasks import Tensor
 from triton_pooling_server.cli import main
 
-from integration.test_gateway import RunningGateway, request
+from integration.test_gateway import request, running_gateway
 from support.colbert import make_pylate, reference, resave_native, with_min_expansion
 from support.raw import PROTOCOLS, client, make_inputs
 from support.triton import running_triton
@@ -42,13 +42,8 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gateway(served, tmp_path_factory):
     server, _ = served
-    running = RunningGateway(server.options.grpc_url, tmp_path_factory.mktemp("colbert_gateway") / "gateway.log")
-    try:
-        running.wait_listening(120)
+    with running_gateway(server.options.grpc_url, tmp_path_factory.mktemp("colbert_gateway") / "gateway.log") as running:
         yield running
-    finally:
-        code = running.stop()
-    assert code == 0, running.output()
 
 
 def served_rows(protocol, server, name, texts, role):

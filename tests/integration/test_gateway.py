@@ -5,6 +5,7 @@ requests keep their order, and the process stops cleanly."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -71,6 +72,18 @@ class RunningGateway:
         return self.log_path.read_text(errors="replace")[-3000:]
 
 
+@contextlib.contextmanager
+def running_gateway(triton_url: str, log_path: Path, *args: str):
+    """A gateway listening (its /health 200) for the block, then stopped: it must exit 0 on SIGTERM."""
+    running = RunningGateway(triton_url, log_path, *args)
+    try:
+        running.wait_listening(120)
+        yield running
+    finally:
+        code = running.stop()
+    assert code == 0, f"the gateway exited with {code} on SIGTERM: {running.output()}"
+
+
 def request(url: str, method: str, path: str, body=None, raw: bytes | None = None, quiet: bool = False):
     """(status, headers, parsed JSON or text); status None when nothing answered (quiet only)."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
@@ -92,14 +105,8 @@ def request(url: str, method: str, path: str, body=None, raw: bytes | None = Non
 
 @pytest.fixture(scope="module")
 def gateway(triton_server, tmp_path_factory):
-    log = tmp_path_factory.mktemp("gateway") / "gateway.log"
-    running = RunningGateway(triton_server.options.grpc_url, log)
-    try:
-        running.wait_listening(120)
+    with running_gateway(triton_server.options.grpc_url, tmp_path_factory.mktemp("gateway") / "gateway.log") as running:
         yield running
-    finally:
-        code = running.stop()
-    assert code == 0, f"the gateway exited with {code} on SIGTERM: {running.output()}"
 
 
 def post(gateway, path, body):

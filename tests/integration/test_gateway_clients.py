@@ -12,7 +12,7 @@ import pytest
 
 from triton_pooling_contract.tasks import Tensor
 
-from integration.test_gateway import ATOL, TEXTS, RunningGateway, close, request
+from integration.test_gateway import ATOL, TEXTS, close, request, running_gateway
 from support.raw import infer
 
 pytestmark = pytest.mark.integration
@@ -21,13 +21,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def gateway(triton_server, model_repository, tmp_path_factory):
     log = tmp_path_factory.mktemp("gateway_clients") / "gateway.log"
-    running = RunningGateway(triton_server.options.grpc_url, log, "--model-repository", str(model_repository))
-    try:
-        running.wait_listening(120)
+    with running_gateway(triton_server.options.grpc_url, log, "--model-repository", str(model_repository)) as running:
         yield running
-    finally:
-        code = running.stop()
-    assert code == 0, running.output()
 
 
 def post(gateway, path, body, status=200):

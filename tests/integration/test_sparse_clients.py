@@ -15,7 +15,7 @@ from triton_pooling import AsyncPoolingClient, PoolingClient
 from triton_pooling.errors import InvalidRequestError
 from triton_pooling_server.cli import main
 
-from integration.test_gateway import RunningGateway, request
+from integration.test_gateway import request, running_gateway
 from support.raw import PROTOCOLS
 from support.sparse import make_splade, reference_weights
 from support.triton import running_triton
@@ -33,14 +33,9 @@ def served(tmp_path_factory):
     assert main(["build", str(checkpoint), "--repository", str(root / "repository"), "--name", "sparse"]) == 0
     expected = reference_weights(checkpoint, TEXTS)
     with running_triton(root / "repository", root / "tritonserver.log") as server:
-        gateway = RunningGateway(server.options.grpc_url, root / "gateway.log", "--model-repository",
-                                 str(root / "repository"))
-        try:
-            gateway.wait_listening(120)
+        with running_gateway(server.options.grpc_url, root / "gateway.log", "--model-repository",
+                             str(root / "repository")) as gateway:
             yield server, gateway, checkpoint, expected
-        finally:
-            code = gateway.stop()
-        assert code == 0, gateway.output()
 
 
 def url(server, protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -103,3 +104,18 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def serve_flags(argv: list[str]) -> list[str]:
+    """The tritonserver command line `triton-pooling serve` builds for `argv` (its own parser and server_command)."""
+    from triton_pooling_server.launch import serve_command
+    from triton_pooling_server.launch.triton import ServerOptions, TritonInstall, server_command
+
+    assert argv[:2] == ["triton-pooling", "serve"], argv
+    parser = argparse.ArgumentParser()
+    serve_command.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv[1:])
+    options = ServerOptions(model_repository=args.model_repository, http_port=args.http_port, grpc_port=args.grpc_port,
+                            metrics_port=args.metrics_port, host=args.host, model_control=args.model_control,
+                            response_cache_bytes=args.response_cache_bytes)
+    return server_command(TritonInstall(Path("tritonserver"), (), None, None), options)

